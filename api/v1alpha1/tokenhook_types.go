@@ -1,0 +1,346 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TokenHookSpec says what the user wants: a hook server in this namespace that
+// adds a patient claim to tokens, registered as an Okta token inline hook and
+// called by one authorization server policy rule.
+type TokenHookSpec struct {
+	// okta says which Okta org, authorization server, policy and rule the hook
+	// is registered in and linked to, and how the operator authenticates.
+	// +required
+	Okta OktaSpec `json:"okta"`
+
+	// hookServer configures the hook server Deployment that Okta calls.
+	// +required
+	HookServer HookServerSpec `json:"hookServer"`
+
+	// patients names the ConfigMap key that holds the patient list
+	// (CSV with a "login,patientID" header, or a JSON array of objects).
+	// +required
+	Patients PatientsSpec `json:"patients"`
+
+	// claim configures the claim added to the tokens of patients.
+	// +kubebuilder:default={}
+	// +optional
+	Claim ClaimSpec `json:"claim,omitempty"`
+
+	// authSecretRef names the Secret key whose value Okta sends in the auth
+	// header of every hook call (sent verbatim, e.g. "Basic dXNlcjpwYXNz").
+	// When absent, the operator generates a random secret into an owned Secret.
+	// Changing the value rotates it with zero failed calls: the hook servers
+	// accept the old and the new value until Okta has the new one.
+	// +optional
+	AuthSecretRef *SecretKeyRef `json:"authSecretRef,omitempty"`
+
+	// authHeader is the name of the HTTP header that carries the secret.
+	// +kubebuilder:default=Authorization
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9-]+$`
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	AuthHeader string `json:"authHeader,omitempty"`
+
+	// deletionPolicy says what happens in Okta when the TokenHook is deleted:
+	// Delete unlinks the rule and deletes the inline hook; Orphan leaves both.
+	// +kubebuilder:default=Delete
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// suspend stops all changes in Okta and to the hook server objects while
+	// true; the hook server keeps serving as it is.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+}
+
+// OktaSpec locates the Okta org objects the operator manages.
+// +kubebuilder:validation:XValidation:rule="!has(self.inlineHookName) || self.inlineHookName.size() > 0",message="okta.inlineHookName must not be empty when set"
+type OktaSpec struct {
+	// orgURL is the Okta org, e.g. https://dev-123456.okta.com.
+	// +kubebuilder:validation:Pattern=`^https://[^/\s]+/?$`
+	// +kubebuilder:validation:MaxLength=255
+	// +required
+	OrgURL string `json:"orgURL"`
+
+	// credentialsSecretRef names a Secret in this namespace that holds either
+	// an API token (key "apiToken"), or an OAuth 2.0 service app's client id
+	// (key "clientID") and PEM private key (key "privateKey", optional key
+	// "privateKeyID"), which Okta recommends for automation.
+	// +required
+	CredentialsSecretRef LocalObjectRef `json:"credentialsSecretRef"`
+
+	// authorizationServerID is the custom authorization server whose tokens
+	// the hook extends. Token hooks never run for the org authorization server.
+	// +kubebuilder:default=default
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	AuthorizationServerID string `json:"authorizationServerID,omitempty"`
+
+	// policy is the authorization server policy that holds the rule.
+	// +required
+	Policy OktaObjectSelector `json:"policy"`
+
+	// rule is the policy rule that will call the inline hook.
+	// +required
+	Rule OktaObjectSelector `json:"rule"`
+
+	// inlineHookName is the inline hook's name in Okta (unique in the org).
+	// Defaults to "tokenhook-<namespace>-<name>".
+	// +kubebuilder:validation:MaxLength=255
+	// +optional
+	InlineHookName string `json:"inlineHookName,omitempty"`
+}
+
+// OktaObjectSelector picks an Okta object by exactly one of name or id.
+// +kubebuilder:validation:XValidation:rule="has(self.name) != has(self.id)",message="set exactly one of name or id"
+type OktaObjectSelector struct {
+	// name of the Okta object.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	// +optional
+	Name string `json:"name,omitempty"`
+
+	// id of the Okta object.
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9]+$`
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	ID string `json:"id,omitempty"`
+}
+
+// HookServerSpec configures the hook server Deployment.
+type HookServerSpec struct {
+	// externalURL is the HTTPS URL Okta calls, routed (by an Ingress or a
+	// gateway of yours) to the hook server Service. Okta requires https.
+	// +kubebuilder:validation:Pattern=`^https://[^\s]+$`
+	// +kubebuilder:validation:MaxLength=1024
+	// +required
+	ExternalURL string `json:"externalURL"`
+
+	// image of the hook server. Defaults to the operator's own image.
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// replicas of the hook server.
+	// +kubebuilder:default=2
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// resources of the hook server container.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// nodeSelector for the hook server pods.
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+
+	// tolerations for the hook server pods.
+	// +optional
+	// +listType=atomic
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+
+	// affinity for the hook server pods.
+	// +optional
+	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+}
+
+// PatientsSpec locates the patient list.
+type PatientsSpec struct {
+	// configMapRef names the ConfigMap key in this namespace that holds the
+	// patient list. Edits reach the running hook servers without a restart.
+	// +required
+	ConfigMapRef ConfigMapKeyRef `json:"configMapRef"`
+}
+
+// TokenType is a kind of token the claim is added to.
+// +kubebuilder:validation:Enum=ID;Access
+type TokenType string
+
+const (
+	// IDToken is the OIDC ID token.
+	IDToken TokenType = "ID"
+	// AccessToken is the OAuth 2.0 access token.
+	AccessToken TokenType = "Access"
+)
+
+// ClaimSpec configures the claim added to patients' tokens. The rules below
+// mirror the claims Okta reserves; the operator checks them again.
+// +kubebuilder:validation:XValidation:rule="!('ID' in self.tokens) || !(self.name in ['iss','jti','token_type','ver','aud','sub','active','aid','app_id','app_type','at_hash','auth_time','client_id','client_ip','client_req_id','client_type','client_user_agent','cnf','c_hash','device_compliance','device_id','device_known','device_managed','device_name','device_trust','did','dst','group','groups','hotk','idp','idp_iss','mac_key','may_act','nonce','oid','okta_emailVerified','okta_lastUpdated','orig','permissions','purpose','pwd_exp_days','pwd_exp_time','rid','role','scope','scopes','sid','term','user_ip'])",message="claim.name is reserved by Okta in the ID token"
+// +kubebuilder:validation:XValidation:rule="!('Access' in self.tokens) || !(self.name in ['iss','jti','token_type','ver','acr','amr','as_uri','cid','groups','rpt','rsi','uid','username'])",message="claim.name is reserved by Okta in the access token"
+type ClaimSpec struct {
+	// name of the claim.
+	// +kubebuilder:default=patientID
+	// +kubebuilder:validation:Pattern=`^[A-Za-z_][A-Za-z0-9_.:-]*$`
+	// +kubebuilder:validation:MaxLength=100
+	// +optional
+	Name string `json:"name,omitempty"`
+
+	// tokens that get the claim. A claim is only added to tokens that Okta
+	// is minting in that request.
+	// +kubebuilder:default={ID}
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=2
+	// +listType=set
+	// +optional
+	Tokens []TokenType `json:"tokens,omitempty"`
+
+	// denyNonPatients makes the hook fail the login of anyone who is not in
+	// the patient list (Okta then issues no token at all). Off by default.
+	// +optional
+	DenyNonPatients bool `json:"denyNonPatients,omitempty"`
+}
+
+// DeletionPolicy says what deleting a TokenHook does in Okta.
+// +kubebuilder:validation:Enum=Delete;Orphan
+type DeletionPolicy string
+
+const (
+	// DeletionPolicyDelete unlinks the rule and deletes the inline hook.
+	DeletionPolicyDelete DeletionPolicy = "Delete"
+	// DeletionPolicyOrphan leaves the inline hook and the rule as they are.
+	DeletionPolicyOrphan DeletionPolicy = "Orphan"
+)
+
+// LocalObjectRef names an object in the TokenHook's namespace.
+type LocalObjectRef struct {
+	// name of the object.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
+}
+
+// SecretKeyRef names a key of a Secret in the TokenHook's namespace.
+type SecretKeyRef struct {
+	// name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
+
+	// key in the Secret.
+	// +kubebuilder:default=secret
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	Key string `json:"key,omitempty"`
+}
+
+// ConfigMapKeyRef names a key of a ConfigMap in the TokenHook's namespace.
+type ConfigMapKeyRef struct {
+	// name of the ConfigMap.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
+
+	// key in the ConfigMap.
+	// +kubebuilder:default=patients.csv
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	Key string `json:"key,omitempty"`
+}
+
+// Condition types. Ready is True when all of the others are.
+const (
+	ConditionReady                = "Ready"
+	ConditionHookServerAvailable  = "HookServerAvailable"
+	ConditionPatientsLoaded       = "PatientsLoaded"
+	ConditionInlineHookRegistered = "InlineHookRegistered"
+	ConditionPolicyRuleLinked     = "PolicyRuleLinked"
+)
+
+// Condition reasons: stable CamelCase words that say why a condition is what
+// it is.
+const (
+	ReasonAvailable          = "Available"          // the hook server has its ready replicas
+	ReasonProgressing        = "Progressing"        // the hook server is rolling out
+	ReasonLoaded             = "Loaded"             // the patient list parsed
+	ReasonConfigMapNotFound  = "ConfigMapNotFound"  // the patients ConfigMap or key is missing
+	ReasonInvalidPatients    = "InvalidPatients"    // the patient list does not parse; the last good one keeps serving
+	ReasonRegistered         = "Registered"         // the inline hook exists in Okta, active and up to date
+	ReasonLinked             = "Linked"             // the rule calls our inline hook
+	ReasonConflict           = "Conflict"           // an Okta object belongs to someone else
+	ReasonOktaRejected       = "OktaRejected"       // Okta refused the request (4xx): the spec needs a change
+	ReasonOktaUnavailable    = "OktaUnavailable"    // Okta errored or was unreachable; retrying with backoff
+	ReasonHookLimitReached   = "HookLimitReached"   // the org has as many inline hooks as Okta allows
+	ReasonCredentialsInvalid = "CredentialsInvalid" // the Okta credentials Secret is missing or malformed
+	ReasonNotFound           = "NotFound"           // the authorization server, policy or rule does not exist
+	ReasonRotatingSecret     = "RotatingSecret"     // a new auth secret is being rolled out
+	ReasonSuspended          = "Suspended"          // spec.suspend is true
+	ReasonWaiting            = "Waiting"            // waiting on an earlier stage
+	ReasonReady              = "Ready"              // every condition is True
+	ReasonNotReady           = "NotReady"           // some condition is not True
+)
+
+// TokenHookStatus is what the operator observed.
+type TokenHookStatus struct {
+	// observedGeneration is the spec generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: HookServerAvailable, PatientsLoaded, InlineHookRegistered,
+	// PolicyRuleLinked, and Ready derived from them.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// inlineHookID is the Okta inline hook's id.
+	// +optional
+	InlineHookID string `json:"inlineHookID,omitempty"`
+
+	// policyID is the Okta authorization server policy's id.
+	// +optional
+	PolicyID string `json:"policyID,omitempty"`
+
+	// ruleID is the Okta policy rule's id.
+	// +optional
+	RuleID string `json:"ruleID,omitempty"`
+
+	// patients is the number of patients in the last good patient list.
+	// +optional
+	Patients int32 `json:"patients,omitempty"`
+
+	// readyReplicas of the hook server Deployment.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+}
+
+// TokenHook deploys a hook server that adds a patient claim to Okta tokens,
+// registers it as an Okta token inline hook and links it to a policy rule.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=th,categories=tokenhook
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Patients",type=integer,JSONPath=`.status.patients`
+// +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.status.readyReplicas`
+// +kubebuilder:printcolumn:name="Hook",type=string,JSONPath=`.status.inlineHookID`,priority=1
+// +kubebuilder:printcolumn:name="Rule",type=string,JSONPath=`.status.ruleID`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type TokenHook struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec TokenHookSpec `json:"spec"`
+	// +optional
+	Status TokenHookStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// TokenHookList is a list of TokenHooks.
+type TokenHookList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []TokenHook `json:"items"`
+}
