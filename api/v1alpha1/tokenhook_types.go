@@ -170,8 +170,8 @@ const (
 
 // ClaimSpec configures the claim added to patients' tokens. The rules below
 // mirror the claims Okta reserves; the operator checks them again.
-// +kubebuilder:validation:XValidation:rule="!('ID' in self.tokens) || !(self.name in ['iss','jti','token_type','ver','aud','sub','active','aid','app_id','app_type','at_hash','auth_time','client_id','client_ip','client_req_id','client_type','client_user_agent','cnf','c_hash','device_compliance','device_id','device_known','device_managed','device_name','device_trust','did','dst','group','groups','hotk','idp','idp_iss','mac_key','may_act','nonce','oid','okta_emailVerified','okta_lastUpdated','orig','permissions','purpose','pwd_exp_days','pwd_exp_time','rid','role','scope','scopes','sid','term','user_ip'])",message="claim.name is reserved by Okta in the ID token"
-// +kubebuilder:validation:XValidation:rule="!('Access' in self.tokens) || !(self.name in ['iss','jti','token_type','ver','acr','amr','as_uri','cid','groups','rpt','rsi','uid','username'])",message="claim.name is reserved by Okta in the access token"
+// +kubebuilder:validation:XValidation:rule="!has(self.name) || !has(self.tokens) || !('ID' in self.tokens) || !(self.name in ['iss','jti','token_type','ver','aud','sub','active','aid','app_id','app_type','at_hash','auth_time','client_id','client_ip','client_req_id','client_type','client_user_agent','cnf','c_hash','device_compliance','device_id','device_known','device_managed','device_name','device_trust','did','dst','group','groups','hotk','idp','idp_iss','mac_key','may_act','nonce','oid','okta_emailVerified','okta_lastUpdated','orig','permissions','purpose','pwd_exp_days','pwd_exp_time','rid','role','scope','scopes','sid','term','user_ip'])",message="claim.name is reserved by Okta in the ID token"
+// +kubebuilder:validation:XValidation:rule="!has(self.name) || !has(self.tokens) || !('Access' in self.tokens) || !(self.name in ['iss','jti','token_type','ver','acr','amr','as_uri','cid','groups','rpt','rsi','uid','username'])",message="claim.name is reserved by Okta in the access token"
 type ClaimSpec struct {
 	// name of the claim.
 	// +kubebuilder:default=patientID
@@ -318,6 +318,7 @@ type TokenHookStatus struct {
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && self.metadata.name.size() <= 52",message="metadata.name must be a DNS label of at most 52 characters that starts with a letter: it names the hook server's Deployment and Service"
 // +kubebuilder:resource:shortName=th,categories=tokenhook
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`

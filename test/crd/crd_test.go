@@ -1,0 +1,141 @@
+// Package crd tests the generated TokenHook CRD against a real API server:
+// its defaults, and the OpenAPI and CEL rules that reject bad specs with
+// messages that name the field.
+package crd
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
+	"github.com/tokenhook/tokenhook/internal/testenv"
+)
+
+func validSpec() v1.TokenHookSpec {
+	return v1.TokenHookSpec{
+		Okta: v1.OktaSpec{
+			OrgURL:               "https://dev-123456.okta.com",
+			CredentialsSecretRef: v1.LocalObjectRef{Name: "okta-credentials"},
+			Policy:               v1.OktaObjectSelector{Name: "Default Policy"},
+			Rule:                 v1.OktaObjectSelector{Name: "Default Policy Rule"},
+		},
+		HookServer: v1.HookServerSpec{ExternalURL: "https://hooks.example.com/tokenHook"},
+		Patients:   v1.PatientsSpec{ConfigMapRef: v1.ConfigMapKeyRef{Name: "patients"}},
+	}
+}
+
+func TestTokenHookCRD(t *testing.T) {
+	_, cfg := testenv.Start(t)
+	k8s, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	t.Run("defaults", func(t *testing.T) {
+		th := &v1.TokenHook{ObjectMeta: metav1.ObjectMeta{Name: "defaults", Namespace: "default"}, Spec: validSpec()}
+		if err := k8s.Create(ctx, th); err != nil {
+			t.Fatalf("create: %v", err)
+		}
+		got := &v1.TokenHook{}
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(th), got); err != nil {
+			t.Fatalf("get: %v", err)
+		}
+		checks := map[string]struct{ got, want any }{
+			"claim.name":                 {got.Spec.Claim.Name, "patientID"},
+			"claim.tokens":               {strings.Join(tokenStrings(got.Spec.Claim.Tokens), ","), "ID"},
+			"hookServer.replicas":        {ptr.Deref(got.Spec.HookServer.Replicas, 0), int32(2)},
+			"okta.authorizationServerID": {got.Spec.Okta.AuthorizationServerID, "default"},
+			"patients.configMapRef.key":  {got.Spec.Patients.ConfigMapRef.Key, "patients.csv"},
+			"deletionPolicy":             {got.Spec.DeletionPolicy, v1.DeletionPolicyDelete},
+			"authHeader":                 {got.Spec.AuthHeader, "Authorization"},
+		}
+		for field, c := range checks {
+			if c.got != c.want {
+				t.Errorf("default of %s = %v, want %v", field, c.got, c.want)
+			}
+		}
+	})
+
+	cases := map[string]struct {
+		mutate func(*v1.TokenHookSpec)
+		name   string // metadata.name, if not generated
+		want   string // a part of the API server's message
+	}{
+		"http org URL": {
+			mutate: func(s *v1.TokenHookSpec) { s.Okta.OrgURL = "http://dev-123456.okta.com" },
+			want:   "spec.okta.orgURL",
+		},
+		"http external URL": {
+			mutate: func(s *v1.TokenHookSpec) { s.HookServer.ExternalURL = "http://hooks.example.com/tokenHook" },
+			want:   "spec.hookServer.externalURL",
+		},
+		"policy with name and id": {
+			mutate: func(s *v1.TokenHookSpec) { s.Okta.Policy.ID = "00p1234567890abcdefg" },
+			want:   "spec.okta.policy: Invalid value: set exactly one of name or id",
+		},
+		"rule with neither name nor id": {
+			mutate: func(s *v1.TokenHookSpec) { s.Okta.Rule = v1.OktaObjectSelector{} },
+			want:   "spec.okta.rule: Invalid value: set exactly one of name or id",
+		},
+		"claim reserved in ID token": {
+			mutate: func(s *v1.TokenHookSpec) { s.Claim.Name = "nonce" },
+			want:   "claim.name is reserved by Okta in the ID token",
+		},
+		"claim reserved in access token": {
+			mutate: func(s *v1.TokenHookSpec) {
+				s.Claim = v1.ClaimSpec{Name: "uid", Tokens: []v1.TokenType{v1.AccessToken}}
+			},
+			want: "claim.name is reserved by Okta in the access token",
+		},
+		"unknown token type": {
+			mutate: func(s *v1.TokenHookSpec) { s.Claim.Tokens = []v1.TokenType{"Refresh"} },
+			want:   "spec.claim.tokens[0]",
+		},
+		"zero replicas": {
+			mutate: func(s *v1.TokenHookSpec) { s.HookServer.Replicas = ptr.To[int32](0) },
+			want:   "spec.hookServer.replicas",
+		},
+		"unknown deletion policy": {
+			mutate: func(s *v1.TokenHookSpec) { s.DeletionPolicy = "Keep" },
+			want:   "spec.deletionPolicy",
+		},
+		"name too long for the hook server objects": {
+			mutate: func(s *v1.TokenHookSpec) {},
+			name:   "a-name-that-is-far-too-long-to-name-a-service-after-it-x",
+			want:   "metadata.name must be a DNS label of at most 52 characters",
+		},
+		"claim name with a slash": {
+			mutate: func(s *v1.TokenHookSpec) { s.Claim.Name = "a/b" },
+			want:   "spec.claim.name",
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			spec := validSpec()
+			tc.mutate(&spec)
+			th := &v1.TokenHook{ObjectMeta: metav1.ObjectMeta{Name: tc.name, GenerateName: "bad-", Namespace: "default"}, Spec: spec}
+			err := k8s.Create(ctx, th)
+			if !apierrors.IsInvalid(err) {
+				t.Fatalf("create = %v, want an Invalid error", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func tokenStrings(ts []v1.TokenType) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = string(t)
+	}
+	return out
+}
