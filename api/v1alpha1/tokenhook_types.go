@@ -271,6 +271,7 @@ const (
 	ReasonOktaUnavailable    = "OktaUnavailable"    // Okta errored or was unreachable; retrying with backoff
 	ReasonHookLimitReached   = "HookLimitReached"   // the org has as many inline hooks as Okta allows
 	ReasonCredentialsInvalid = "CredentialsInvalid" // the Okta credentials Secret is missing or malformed
+	ReasonAuthSecretNotFound = "AuthSecretNotFound" // the Secret named by spec.authSecretRef is missing or empty
 	ReasonNotFound           = "NotFound"           // the authorization server, policy or rule does not exist
 	ReasonRotatingSecret     = "RotatingSecret"     // a new auth secret is being rolled out
 	ReasonSuspended          = "Suspended"          // spec.suspend is true

@@ -1,0 +1,88 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
+)
+
+// reconcileHookServer applies the hook server's Deployment, Service and
+// PodDisruptionBudget and reports HookServerAvailable from the Deployment.
+func (r *TokenHookReconciler) reconcileHookServer(ctx context.Context, th *v1.TokenHook) error {
+	deploy := desiredDeployment(th, r.HookServerImage)
+	if err := r.apply(ctx, deploy); err != nil {
+		return fmt.Errorf("apply Deployment %q: %w", deploy.Name, err)
+	}
+	if err := r.apply(ctx, desiredService(th)); err != nil {
+		return fmt.Errorf("apply Service %q: %w", hookServerName(th), err)
+	}
+	if wantsPDB(th) {
+		if err := r.apply(ctx, desiredPDB(th)); err != nil {
+			return fmt.Errorf("apply PodDisruptionBudget %q: %w", hookServerName(th), err)
+		}
+	} else {
+		pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: th.Namespace, Name: hookServerName(th)}}
+		if err := r.Delete(ctx, pdb); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("delete PodDisruptionBudget %q: %w", pdb.Name, err)
+		}
+	}
+
+	current := &appsv1.Deployment{}
+	if err := r.Get(ctx, client.ObjectKeyFromObject(deploy), current); err != nil {
+		if apierrors.IsNotFound(err) {
+			// Just applied; the cache has not seen it yet.
+			setFalse(th, v1.ConditionHookServerAvailable, v1.ReasonProgressing, "the hook server Deployment is being created")
+			return nil
+		}
+		return fmt.Errorf("get Deployment %q: %w", deploy.Name, err)
+	}
+	th.Status.ReadyReplicas = current.Status.ReadyReplicas
+	available, message := deploymentAvailable(current)
+	if available {
+		setTrue(th, v1.ConditionHookServerAvailable, v1.ReasonAvailable, message)
+	} else {
+		setFalse(th, v1.ConditionHookServerAvailable, v1.ReasonProgressing, message)
+	}
+	return nil
+}
+
+// deploymentAvailable says whether the Deployment serves: its controller has
+// seen the current spec and reports it Available with a ready replica.
+func deploymentAvailable(d *appsv1.Deployment) (bool, string) {
+	want := ptr.Deref(d.Spec.Replicas, 1)
+	if d.Status.ObservedGeneration < d.Generation {
+		return false, "the Deployment controller has not yet seen the latest hook server spec"
+	}
+	for _, c := range d.Status.Conditions {
+		if c.Type == appsv1.DeploymentAvailable && c.Status == corev1.ConditionTrue && d.Status.AvailableReplicas > 0 {
+			return true, fmt.Sprintf("%d of %d hook server replicas are available", d.Status.AvailableReplicas, want)
+		}
+	}
+	return false, fmt.Sprintf("%d of %d hook server replicas are available", d.Status.AvailableReplicas, want)
+}
+
+// apply server-side applies a whole object built by a pure builder: fields it
+// sets are ours and put back if changed; fields it leaves out are released.
+func (r *TokenHookReconciler) apply(ctx context.Context, obj client.Object) error {
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return fmt.Errorf("convert %T: %w", obj, err)
+	}
+	// Typed structs serialise these zero values; they are not ours to own.
+	unstructured.RemoveNestedField(u, "status")
+	unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(u, "spec", "template", "metadata", "creationTimestamp")
+	ac := client.ApplyConfigurationFromUnstructured(&unstructured.Unstructured{Object: u})
+	return r.Apply(ctx, ac, client.FieldOwner(fieldOwner), client.ForceOwnership)
+}

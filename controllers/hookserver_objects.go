@@ -1,0 +1,282 @@
+package controllers
+
+import (
+	"net/url"
+	"path"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
+)
+
+// Pure builders for the objects a TokenHook owns. They read only the
+// TokenHook and their arguments, so tests can check them without a cluster,
+// and the reconciler applies their whole result (server-side apply), which
+// puts back any field someone changed by hand.
+
+const (
+	hookServerPort  = 8080
+	metricsPort     = 9090
+	patientsDir     = "/etc/tokenhook/patients"
+	authDir         = "/etc/tokenhook/auth"
+	hookServerUID   = 65532 // distroless "nonroot"
+	containerName   = "hookserver"
+	defaultHookPath = "/tokenHook"
+)
+
+// Keys of the owned auth Secret that the hook server pods mount. Both are
+// always present: outside a rotation they hold the same value; during one,
+// "previous" keeps the value Okta still sends while "current" is the new one.
+const (
+	authKeyCurrent   = "current"
+	authKeyPrevious  = "previous"
+	authKeyGenerated = "generated" // the operator's own secret when spec.authSecretRef is absent
+)
+
+func hookServerName(th *v1.TokenHook) string { return th.Name + "-hookserver" }
+func authSecretName(th *v1.TokenHook) string { return th.Name + "-hookserver-auth" }
+
+// selectorLabels pick the hook server pods of one TokenHook.
+func selectorLabels(th *v1.TokenHook) map[string]string {
+	return map[string]string{
+		"app.kubernetes.io/name":     "tokenhook-hookserver",
+		"app.kubernetes.io/instance": th.Name,
+	}
+}
+
+func objectLabels(th *v1.TokenHook) map[string]string {
+	l := selectorLabels(th)
+	l["app.kubernetes.io/component"] = "hookserver"
+	l["app.kubernetes.io/managed-by"] = "tokenhook-operator"
+	return l
+}
+
+func objectMeta(th *v1.TokenHook, name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name:      name,
+		Namespace: th.Namespace,
+		Labels:    objectLabels(th),
+		OwnerReferences: []metav1.OwnerReference{{
+			APIVersion:         v1.GroupVersion.String(),
+			Kind:               "TokenHook",
+			Name:               th.Name,
+			UID:                th.UID,
+			Controller:         ptr.To(true),
+			BlockOwnerDeletion: ptr.To(true),
+		}},
+	}
+}
+
+// hookPath is the path Okta calls, taken from spec.hookServer.externalURL;
+// an Ingress in front of the Service passes it through unchanged.
+func hookPath(th *v1.TokenHook) string {
+	u, err := url.Parse(th.Spec.HookServer.ExternalURL)
+	if err != nil || u.Path == "" {
+		return "/"
+	}
+	return path.Clean(u.Path)
+}
+
+// hookServerArgs are the hookserver flags for a TokenHook's spec.
+func hookServerArgs(th *v1.TokenHook) []string {
+	tokens := make([]string, 0, len(th.Spec.Claim.Tokens))
+	for _, t := range th.Spec.Claim.Tokens {
+		tokens = append(tokens, strings.ToLower(string(t)))
+	}
+	args := []string{
+		"--listen=:8080",
+		"--metrics-listen=:9090",
+		"--path=" + hookPath(th),
+		"--patients=" + path.Join(patientsDir, th.Spec.Patients.ConfigMapRef.Key),
+		"--auth-header=" + th.Spec.AuthHeader,
+		"--auth-secret-file=" + path.Join(authDir, authKeyCurrent),
+		"--auth-secret-file=" + path.Join(authDir, authKeyPrevious),
+		"--claim=" + th.Spec.Claim.Name,
+		"--tokens=" + strings.Join(tokens, ","),
+	}
+	if th.Spec.Claim.DenyNonPatients {
+		args = append(args, "--deny-non-patients")
+	}
+	return args
+}
+
+// defaultResources fit the hook server's measured footprint (about 40 MiB
+// with 100,000 patients) when the spec names none.
+func hookServerResources(th *v1.TokenHook) corev1.ResourceRequirements {
+	r := th.Spec.HookServer.Resources
+	if len(r.Requests) == 0 && len(r.Limits) == 0 {
+		return corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{
+				corev1.ResourceCPU:    resource.MustParse("50m"),
+				corev1.ResourceMemory: resource.MustParse("64Mi"),
+			},
+			Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")},
+		}
+	}
+	return r
+}
+
+// desiredDeployment is the hook server Deployment: restricted pod security,
+// the patients ConfigMap and the auth Secret mounted as files (both hot
+// reloaded by the hook server, so edits need no restart).
+func desiredDeployment(th *v1.TokenHook, image string) *appsv1.Deployment {
+	if th.Spec.HookServer.Image != "" {
+		image = th.Spec.HookServer.Image
+	}
+	probe := func(p string, period int32) *corev1.Probe {
+		return &corev1.Probe{
+			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+				Path: p, Port: intstr.FromString("http"), Scheme: corev1.URISchemeHTTP,
+			}},
+			PeriodSeconds:    period,
+			TimeoutSeconds:   2,
+			FailureThreshold: 3,
+		}
+	}
+	cm := th.Spec.Patients.ConfigMapRef
+	spec := th.Spec.HookServer
+	pod := corev1.PodSpec{
+		AutomountServiceAccountToken: ptr.To(false),
+		EnableServiceLinks:           ptr.To(false),
+		SecurityContext: &corev1.PodSecurityContext{
+			RunAsNonRoot:   ptr.To(true),
+			RunAsUser:      ptr.To[int64](hookServerUID),
+			RunAsGroup:     ptr.To[int64](hookServerUID),
+			FSGroup:        ptr.To[int64](hookServerUID),
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+		Containers: []corev1.Container{{
+			Name:  containerName,
+			Image: image,
+			// The image holds both binaries; its entrypoint is the manager.
+			Command: []string{"/hookserver"},
+			Args:    hookServerArgs(th),
+			Ports: []corev1.ContainerPort{
+				{Name: "http", ContainerPort: hookServerPort, Protocol: corev1.ProtocolTCP},
+				{Name: "metrics", ContainerPort: metricsPort, Protocol: corev1.ProtocolTCP},
+			},
+			ReadinessProbe: probe("/readyz", 5),
+			LivenessProbe:  probe("/healthz", 10),
+			Resources:      hookServerResources(th),
+			SecurityContext: &corev1.SecurityContext{
+				AllowPrivilegeEscalation: ptr.To(false),
+				ReadOnlyRootFilesystem:   ptr.To(true),
+				RunAsNonRoot:             ptr.To(true),
+				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+				SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			},
+			VolumeMounts: []corev1.VolumeMount{
+				{Name: "patients", MountPath: patientsDir, ReadOnly: true},
+				{Name: "auth", MountPath: authDir, ReadOnly: true},
+			},
+		}},
+		Volumes: []corev1.Volume{
+			{Name: "patients", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+				LocalObjectReference: corev1.LocalObjectReference{Name: cm.Name},
+				Items:                []corev1.KeyToPath{{Key: cm.Key, Path: cm.Key}},
+				// A missing ConfigMap leaves the pod unready (no patients
+				// file), instead of stuck in ContainerCreating.
+				Optional: ptr.To(true),
+			}}},
+			{Name: "auth", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+				SecretName: authSecretName(th),
+				Items: []corev1.KeyToPath{
+					{Key: authKeyCurrent, Path: authKeyCurrent},
+					{Key: authKeyPrevious, Path: authKeyPrevious},
+				},
+			}}},
+		},
+		NodeSelector: spec.NodeSelector,
+		Tolerations:  spec.Tolerations,
+		Affinity:     spec.Affinity,
+	}
+	if spec.Affinity == nil {
+		// Spread replicas over nodes so one node's loss leaves the hook up.
+		pod.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{
+			MaxSkew:           1,
+			TopologyKey:       corev1.LabelHostname,
+			WhenUnsatisfiable: corev1.ScheduleAnyway,
+			LabelSelector:     &metav1.LabelSelector{MatchLabels: selectorLabels(th)},
+		}}
+	}
+	return &appsv1.Deployment{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: objectMeta(th, hookServerName(th)),
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(ptr.Deref(spec.Replicas, 2)),
+			Selector: &metav1.LabelSelector{MatchLabels: selectorLabels(th)},
+			Strategy: appsv1.DeploymentStrategy{
+				Type: appsv1.RollingUpdateDeploymentStrategyType,
+				// Never fewer ready servers than asked for during a rollout.
+				RollingUpdate: &appsv1.RollingUpdateDeployment{
+					MaxUnavailable: ptr.To(intstr.FromInt32(0)),
+					MaxSurge:       ptr.To(intstr.FromInt32(1)),
+				},
+			},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: objectLabels(th)},
+				Spec:       pod,
+			},
+		},
+	}
+}
+
+// desiredService fronts the hook server pods; an Ingress or gateway of the
+// user's routes spec.hookServer.externalURL to its "http" port.
+func desiredService(th *v1.TokenHook) *corev1.Service {
+	return &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: objectMeta(th, hookServerName(th)),
+		Spec: corev1.ServiceSpec{
+			Type:     corev1.ServiceTypeClusterIP,
+			Selector: selectorLabels(th),
+			Ports: []corev1.ServicePort{
+				{Name: "http", Port: 80, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP},
+				{Name: "metrics", Port: metricsPort, TargetPort: intstr.FromString("metrics"), Protocol: corev1.ProtocolTCP},
+			},
+		},
+	}
+}
+
+// desiredPDB keeps one hook server up through voluntary disruptions; it is
+// only built when there is more than one replica (with one, it would block
+// node drains forever).
+func desiredPDB(th *v1.TokenHook) *policyv1.PodDisruptionBudget {
+	return &policyv1.PodDisruptionBudget{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "policy/v1", Kind: "PodDisruptionBudget"},
+		ObjectMeta: objectMeta(th, hookServerName(th)),
+		Spec: policyv1.PodDisruptionBudgetSpec{
+			MaxUnavailable: ptr.To(intstr.FromInt32(1)),
+			Selector:       &metav1.LabelSelector{MatchLabels: selectorLabels(th)},
+		},
+	}
+}
+
+func wantsPDB(th *v1.TokenHook) bool { return ptr.Deref(th.Spec.HookServer.Replicas, 2) > 1 }
+
+// desiredAuthSecret holds the secrets the hook server pods accept, and the
+// bookkeeping of what Okta has (annotations: Okta never returns the secret).
+func desiredAuthSecret(th *v1.TokenHook, s authSecretState) *corev1.Secret {
+	data := map[string][]byte{
+		authKeyCurrent:  []byte(s.current),
+		authKeyPrevious: []byte(s.previous),
+	}
+	if s.generated != "" {
+		data[authKeyGenerated] = []byte(s.generated)
+	}
+	meta := objectMeta(th, authSecretName(th))
+	meta.Annotations = s.annotations()
+	return &corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: meta,
+		Type:       corev1.SecretTypeOpaque,
+		Data:       data,
+	}
+}

@@ -1,0 +1,159 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"golang.org/x/time/rate"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+
+	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
+	"github.com/tokenhook/tokenhook/internal/okta"
+)
+
+// Keys of the Okta credentials Secret.
+const (
+	credAPIToken     = "apiToken"
+	credClientID     = "clientID"
+	credPrivateKey   = "privateKey"
+	credPrivateKeyID = "privateKeyID"
+)
+
+// OktaClientFactory builds a client for one org and credentials; tests swap
+// it to count or fail calls.
+type OktaClientFactory func(ctx context.Context, cfg okta.Config) (okta.Client, error)
+
+// oktaClients keeps one client per org and credentials, so an OAuth access
+// token is reused across reconciles, and one rate limiter per org, shared by
+// every TokenHook of that org, so the operator never takes more than its share
+// of the org's per-minute API budget.
+type oktaClients struct {
+	newClient      OktaClientFactory
+	metrics        *okta.Metrics
+	baseHTTP       *http.Client // nil: a clone of http.DefaultTransport
+	callsPerMinute int          // per org; 0: unlimited
+
+	mu       sync.Mutex
+	clients  map[string]okta.Client
+	limiters map[string]*rate.Limiter
+}
+
+func newOktaClients(factory OktaClientFactory, metrics *okta.Metrics, base *http.Client, callsPerMinute int) *oktaClients {
+	if factory == nil {
+		factory = okta.NewClient
+	}
+	return &oktaClients{
+		newClient: factory, metrics: metrics, baseHTTP: base, callsPerMinute: callsPerMinute,
+		clients: map[string]okta.Client{}, limiters: map[string]*rate.Limiter{},
+	}
+}
+
+// forTokenHook reads the TokenHook's credentials Secret and returns the
+// client for its org. A missing or malformed Secret is a specError.
+func (r *TokenHookReconciler) oktaClientFor(ctx context.Context, th *v1.TokenHook) (okta.Client, error) {
+	name := th.Spec.Okta.CredentialsSecretRef.Name
+	sec := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: th.Namespace, Name: name}, sec); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, &specError{reason: v1.ReasonCredentialsInvalid,
+				msg: fmt.Sprintf("spec.okta.credentialsSecretRef: Secret %q not found", name)}
+		}
+		return nil, fmt.Errorf("get Okta credentials Secret %q: %w", name, err)
+	}
+	cfg, err := credentialsConfig(th.Spec.Okta.OrgURL, name, sec.Data)
+	if err != nil {
+		return nil, err
+	}
+	return r.okta.get(ctx, cfg)
+}
+
+// credentialsConfig turns the credentials Secret into a client config.
+func credentialsConfig(orgURL, secretName string, data map[string][]byte) (okta.Config, error) {
+	cfg := okta.Config{
+		OrgURL:       orgURL,
+		APIToken:     string(data[credAPIToken]),
+		ClientID:     string(data[credClientID]),
+		PrivateKey:   data[credPrivateKey],
+		PrivateKeyID: string(data[credPrivateKeyID]),
+	}
+	hasToken := cfg.APIToken != ""
+	hasApp := cfg.ClientID != "" || len(cfg.PrivateKey) > 0
+	switch {
+	case hasToken && hasApp:
+		return cfg, &specError{reason: v1.ReasonCredentialsInvalid, msg: fmt.Sprintf(
+			"Okta credentials Secret %q: set either key %q or keys %q and %q, not both", secretName, credAPIToken, credClientID, credPrivateKey)}
+	case !hasToken && !hasApp:
+		return cfg, &specError{reason: v1.ReasonCredentialsInvalid, msg: fmt.Sprintf(
+			"Okta credentials Secret %q: needs key %q, or keys %q and %q", secretName, credAPIToken, credClientID, credPrivateKey)}
+	case hasApp && (cfg.ClientID == "" || len(cfg.PrivateKey) == 0):
+		return cfg, &specError{reason: v1.ReasonCredentialsInvalid, msg: fmt.Sprintf(
+			"Okta credentials Secret %q: a service app needs both keys %q and %q", secretName, credClientID, credPrivateKey)}
+	}
+	return cfg, nil
+}
+
+func (c *oktaClients) get(ctx context.Context, cfg okta.Config) (okta.Client, error) {
+	h := sha256.New()
+	for _, part := range [][]byte{[]byte(cfg.OrgURL), []byte(cfg.APIToken), []byte(cfg.ClientID), cfg.PrivateKey, []byte(cfg.PrivateKeyID)} {
+		h.Write(part)
+		h.Write([]byte{0})
+	}
+	key := hex.EncodeToString(h.Sum(nil))
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if client, ok := c.clients[key]; ok {
+		return client, nil
+	}
+	cfg.HTTPClient = c.httpClientFor(cfg.OrgURL)
+	client, err := c.newClient(ctx, cfg)
+	if err != nil {
+		// NewClient's errors name the problem, never the secret.
+		return nil, &specError{reason: v1.ReasonCredentialsInvalid, msg: fmt.Sprintf("Okta client: %v", err)}
+	}
+	if c.metrics != nil {
+		client = okta.Instrument(client, c.metrics)
+	}
+	c.clients[key] = client
+	return client, nil
+}
+
+// httpClientFor wraps the base transport with the org's rate limiter.
+// Called with c.mu held.
+func (c *oktaClients) httpClientFor(orgURL string) *http.Client {
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	var rt http.RoundTripper = base
+	if c.baseHTTP != nil && c.baseHTTP.Transport != nil {
+		rt = c.baseHTTP.Transport
+	}
+	if c.callsPerMinute <= 0 {
+		return &http.Client{Transport: rt}
+	}
+	lim, ok := c.limiters[orgURL]
+	if !ok {
+		perSecond := rate.Limit(float64(c.callsPerMinute) / 60)
+		lim = rate.NewLimiter(perSecond, max(1, c.callsPerMinute/20))
+		c.limiters[orgURL] = lim
+	}
+	return &http.Client{Transport: &rateLimited{next: rt, limiter: lim}}
+}
+
+// rateLimited waits for the org's limiter before each request; the wait
+// counts against the request's context deadline.
+type rateLimited struct {
+	next    http.RoundTripper
+	limiter *rate.Limiter
+}
+
+func (t *rateLimited) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := t.limiter.Wait(req.Context()); err != nil {
+		return nil, fmt.Errorf("wait for the Okta org's call budget: %w", err)
+	}
+	return t.next.RoundTrip(req)
+}

@@ -1,0 +1,423 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
+	"github.com/tokenhook/tokenhook/internal/okta"
+)
+
+// ownerHeader is a channel header on every inline hook we create, naming
+// the TokenHook's UID. A hook found by name is adopted only when it carries
+// ours; Okta sends it along on each call, where it is harmless.
+const ownerHeader = "X-Tokenhook-Owner"
+
+// inlineHookName is the hook's name in Okta, unique in the org.
+func inlineHookName(th *v1.TokenHook) string {
+	if th.Spec.Okta.InlineHookName != "" {
+		return th.Spec.Okta.InlineHookName
+	}
+	return "tokenhook-" + th.Namespace + "-" + th.Name
+}
+
+// desiredInlineHook is the hook as Okta should have it, with secret.
+func desiredInlineHook(th *v1.TokenHook, secret string) okta.InlineHook {
+	return okta.InlineHook{
+		Name:       inlineHookName(th),
+		URL:        th.Spec.HookServer.ExternalURL,
+		AuthHeader: th.Spec.AuthHeader,
+		AuthSecret: secret,
+		Headers:    []okta.Header{{Key: ownerHeader, Value: string(th.UID)}},
+	}
+}
+
+// ownedBy says whether an Okta hook carries the TokenHook's marker.
+func ownedBy(h *okta.InlineHook, th *v1.TokenHook) bool {
+	for _, hd := range h.Headers {
+		if strings.EqualFold(hd.Key, ownerHeader) && hd.Value == string(th.UID) {
+			return true
+		}
+	}
+	return false
+}
+
+// hookDiff names the fields (never the values) in which Okta's hook differs
+// from the desired one; "" means up to date. Okta never returns the secret,
+// so the plan says whether Okta is known to hold it.
+func hookDiff(got *okta.InlineHook, want okta.InlineHook, secretKnown bool) string {
+	var diff []string
+	if got.Name != want.Name {
+		diff = append(diff, "name")
+	}
+	if got.URL != want.URL {
+		diff = append(diff, "url")
+	}
+	// Okta has been seen to lower-case the auth header's name.
+	if !strings.EqualFold(got.AuthHeader, want.AuthHeader) {
+		diff = append(diff, "authScheme.key")
+	}
+	if !sameHeaders(got.Headers, want.Headers) {
+		diff = append(diff, "headers")
+	}
+	if !secretKnown {
+		diff = append(diff, "authScheme.value")
+	}
+	return strings.Join(diff, ", ")
+}
+
+func sameHeaders(a, b []okta.Header) bool {
+	key := func(hs []okta.Header) []string {
+		out := make([]string, len(hs))
+		for i, h := range hs {
+			out[i] = strings.ToLower(h.Key) + ":" + h.Value
+		}
+		slices.Sort(out)
+		return out
+	}
+	return slices.Equal(key(a), key(b))
+}
+
+// reconcileOkta registers the inline hook, then links the rule to it once
+// the hook server is available (an unreachable hook would make Okta wait on
+// every login). It returns errors only for what backoff can fix.
+func (r *TokenHookReconciler) reconcileOkta(ctx context.Context, th *v1.TokenHook, auth *authPlan) error {
+	c, err := r.oktaClientFor(ctx, th)
+	if err != nil {
+		return r.oktaFailed(th, v1.ConditionInlineHookRegistered, "connect to Okta", err)
+	}
+	hook, err := r.syncInlineHook(ctx, th, c, auth)
+	if err != nil || hook == nil {
+		setUnknown(th, v1.ConditionPolicyRuleLinked, v1.ReasonWaiting, "waiting for the inline hook to be registered")
+		return err
+	}
+	if !isTrue(th, v1.ConditionHookServerAvailable) {
+		setFalse(th, v1.ConditionPolicyRuleLinked, v1.ReasonWaiting, "waiting for the hook server to be available before the rule calls it")
+		return nil
+	}
+	return r.syncPolicyRule(ctx, th, c, hook.ID)
+}
+
+// observeInlineHook finds our hook: by the id in status, else by name when it
+// carries our marker. A hook by that name without our marker is a conflict.
+func (r *TokenHookReconciler) observeInlineHook(ctx context.Context, th *v1.TokenHook, c okta.Client) (*okta.InlineHook, error) {
+	if id := th.Status.InlineHookID; id != "" {
+		h, err := c.GetInlineHook(ctx, id)
+		if err == nil {
+			return h, nil
+		}
+		if !errors.Is(err, okta.ErrNotFound) {
+			return nil, fmt.Errorf("get inline hook %s: %w", id, err)
+		}
+		th.Status.InlineHookID = "" // deleted in Okta: look again by name, else recreate
+	}
+	name := inlineHookName(th)
+	h, err := c.FindInlineHookByName(ctx, name)
+	if errors.Is(err, okta.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find inline hook %q: %w", name, err)
+	}
+	if !ownedBy(h, th) {
+		return nil, &conflictError{msg: fmt.Sprintf(
+			"Okta already has an inline hook named %q (%s) that this TokenHook did not create (no %s header with its UID); "+
+				"set spec.okta.inlineHookName to another name, or delete that hook", name, h.ID, ownerHeader)}
+	}
+	return h, nil // created by us before a crash lost its id: adopt it
+}
+
+// syncInlineHook creates, updates or activates the hook as needed, and
+// records its id in status straight after creating it.
+func (r *TokenHookReconciler) syncInlineHook(ctx context.Context, th *v1.TokenHook, c okta.Client, auth *authPlan) (*okta.InlineHook, error) {
+	log := logf.FromContext(ctx)
+	cond := v1.ConditionInlineHookRegistered
+	got, err := r.observeInlineHook(ctx, th, c)
+	if err != nil {
+		return nil, r.oktaFailed(th, cond, "observe inline hook", err)
+	}
+	want := desiredInlineHook(th, auth.oktaValue)
+
+	if got == nil {
+		created, err := c.CreateInlineHook(ctx, want)
+		if err != nil {
+			return nil, r.oktaFailed(th, cond, "create inline hook", err)
+		}
+		if err := r.recordInlineHookID(ctx, th, created.ID); err != nil {
+			return nil, err
+		}
+		r.event(th, corev1.EventTypeNormal, "CreatedInlineHook", "Create", "Created Okta inline hook %s", created.ID)
+		if err := r.oktaHasSecret(ctx, th, auth, want.AuthSecret); err != nil {
+			return nil, err
+		}
+		got = created
+	} else {
+		th.Status.InlineHookID = got.ID
+		if diff := hookDiff(got, want, auth.okta); diff != "" {
+			log.V(1).Info("Okta inline hook differs", "id", got.ID, "fields", diff)
+			want.ID = got.ID
+			updated, err := c.UpdateInlineHook(ctx, want)
+			if err != nil {
+				return nil, r.oktaFailed(th, cond, "update inline hook", err)
+			}
+			r.event(th, corev1.EventTypeNormal, "UpdatedInlineHook", "Update", "Updated Okta inline hook %s: %s", got.ID, diff)
+			if err := r.oktaHasSecret(ctx, th, auth, want.AuthSecret); err != nil {
+				return nil, err
+			}
+			got = updated
+		}
+	}
+	if got.Status != okta.StatusActive {
+		activated, err := c.ActivateInlineHook(ctx, got.ID)
+		if err != nil {
+			return nil, r.oktaFailed(th, cond, "activate inline hook", err)
+		}
+		r.event(th, corev1.EventTypeNormal, "ActivatedInlineHook", "Activate", "Activated Okta inline hook %s", got.ID)
+		got = activated
+	}
+	if auth.rotating {
+		setTrue(th, cond, v1.ReasonRotatingSecret, fmt.Sprintf("inline hook %s is active; its auth secret is being rotated", got.ID))
+	} else {
+		setTrue(th, cond, v1.ReasonRegistered, fmt.Sprintf("inline hook %s is active and up to date", got.ID))
+	}
+	return got, nil
+}
+
+// recordInlineHookID writes the new hook's id to status at once, so that a
+// crash right after cannot lose it. (If this write fails too, the next
+// reconcile still finds the hook by name and our marker.)
+func (r *TokenHookReconciler) recordInlineHookID(ctx context.Context, th *v1.TokenHook, id string) error {
+	before := th.DeepCopy()
+	th.Status.InlineHookID = id
+	if err := r.Status().Patch(ctx, th, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("record inline hook id %s in status: %w", id, err)
+	}
+	return nil
+}
+
+// oktaHasSecret records that Okta accepted value, in the owned Secret.
+func (r *TokenHookReconciler) oktaHasSecret(ctx context.Context, th *v1.TokenHook, auth *authPlan, value string) error {
+	auth.oktaUpdatedWith(value, r.Clock.Now())
+	return r.saveAuthSecret(ctx, th, auth)
+}
+
+// syncPolicyRule makes the rule call our hook by a read-modify-write of the
+// whole rule. A rule that calls another hook is left alone unless that hook
+// is gone or ours.
+func (r *TokenHookReconciler) syncPolicyRule(ctx context.Context, th *v1.TokenHook, c okta.Client, hookID string) error {
+	cond := v1.ConditionPolicyRuleLinked
+	asID := th.Spec.Okta.AuthorizationServerID
+	rule, err := r.findRule(ctx, th, c)
+	if err != nil {
+		return r.oktaFailed(th, cond, "find policy rule", err)
+	}
+	// The spec moved to another rule: the old one stops calling our hook.
+	if old := th.Status.RuleID; old != "" && (old != rule.ID || th.Status.PolicyID != rule.PolicyID) {
+		if err := r.unlinkRule(ctx, th, c, th.Status.PolicyID, old, hookID); err != nil {
+			return r.oktaFailed(th, cond, "unlink previous policy rule", err)
+		}
+	}
+	th.Status.PolicyID, th.Status.RuleID = rule.PolicyID, rule.ID
+
+	if rule.InlineHookID != hookID {
+		if rule.InlineHookID != "" {
+			other, err := c.GetInlineHook(ctx, rule.InlineHookID)
+			switch {
+			case errors.Is(err, okta.ErrNotFound):
+				// A dangling link to a deleted hook: ours to replace.
+			case err != nil:
+				return r.oktaFailed(th, cond, "get the rule's current inline hook", err)
+			case !ownedBy(other, th):
+				return r.oktaFailed(th, cond, "link policy rule", &conflictError{msg: fmt.Sprintf(
+					"policy rule %s already calls inline hook %s, which this TokenHook does not own; unlink it in Okta or pick another rule",
+					rule.ID, other.ID)})
+			}
+		}
+		rule.InlineHookID = hookID
+		if _, err := c.UpdatePolicyRule(ctx, asID, rule); err != nil {
+			return r.oktaFailed(th, cond, "link policy rule", err)
+		}
+		r.event(th, corev1.EventTypeNormal, "LinkedPolicyRule", "Update", "Policy rule %s now calls Okta inline hook %s", rule.ID, hookID)
+	}
+	setTrue(th, cond, v1.ReasonLinked, fmt.Sprintf("policy rule %s of policy %s calls inline hook %s", rule.ID, rule.PolicyID, hookID))
+	return nil
+}
+
+// findRule resolves the rule. Once status holds the ids for the current
+// spec generation, one read by id does (two reads per drift check in all).
+func (r *TokenHookReconciler) findRule(ctx context.Context, th *v1.TokenHook, c okta.Client) (*okta.PolicyRule, error) {
+	asID := th.Spec.Okta.AuthorizationServerID
+	if th.Status.PolicyID != "" && th.Status.RuleID != "" && th.Status.ObservedGeneration == th.Generation {
+		rule, err := c.GetPolicyRule(ctx, asID, th.Status.PolicyID, th.Status.RuleID)
+		if err == nil && selects(th.Spec.Okta.Rule, rule.ID, rule.Name) {
+			return rule, nil
+		}
+		if err != nil && !errors.Is(err, okta.ErrNotFound) {
+			return nil, fmt.Errorf("get policy rule %s: %w", th.Status.RuleID, err)
+		}
+	}
+	pol := th.Spec.Okta.Policy
+	policy, err := c.FindPolicy(ctx, asID, selector(pol))
+	if err != nil {
+		return nil, notFoundAsSpecError(err, fmt.Sprintf("authorization server %q has no policy %s", asID, describe(pol)))
+	}
+	rsel := th.Spec.Okta.Rule
+	rule, err := c.FindPolicyRule(ctx, asID, policy.ID, selector(rsel))
+	if err != nil {
+		return nil, notFoundAsSpecError(err, fmt.Sprintf("policy %s has no rule %s", policy.ID, describe(rsel)))
+	}
+	return rule, nil
+}
+
+// unlinkRule removes hookID from a rule, if the rule still calls it.
+func (r *TokenHookReconciler) unlinkRule(ctx context.Context, th *v1.TokenHook, c okta.Client, policyID, ruleID, hookID string) error {
+	if policyID == "" || ruleID == "" || hookID == "" {
+		return nil
+	}
+	asID := th.Spec.Okta.AuthorizationServerID
+	rule, err := c.GetPolicyRule(ctx, asID, policyID, ruleID)
+	if errors.Is(err, okta.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("get policy rule %s: %w", ruleID, err)
+	}
+	if rule.InlineHookID != hookID {
+		return nil
+	}
+	rule.InlineHookID = ""
+	if _, err := c.UpdatePolicyRule(ctx, asID, rule); err != nil {
+		return fmt.Errorf("unlink policy rule %s: %w", ruleID, err)
+	}
+	r.event(th, corev1.EventTypeNormal, "UnlinkedPolicyRule", "Update", "Policy rule %s no longer calls Okta inline hook %s", ruleID, hookID)
+	return nil
+}
+
+// cleanupOkta undoes what the TokenHook did in Okta: the rule stops calling
+// the hook, then the hook is deactivated and deleted. Anything already gone
+// counts as done.
+func (r *TokenHookReconciler) cleanupOkta(ctx context.Context, th *v1.TokenHook) error {
+	c, err := r.oktaClientFor(ctx, th)
+	if err != nil {
+		return err
+	}
+	hook, err := r.observeInlineHook(ctx, th, c)
+	var conflict *conflictError
+	if errors.As(err, &conflict) {
+		hook, err = nil, nil // the hook by our name is someone else's: not ours to delete
+	}
+	if err != nil {
+		return err
+	}
+	hookID := th.Status.InlineHookID
+	if hook != nil {
+		hookID = hook.ID
+	}
+	policyID, ruleID := th.Status.PolicyID, th.Status.RuleID
+	if ruleID == "" && hookID != "" {
+		if rule, err := r.findRule(ctx, th, c); err == nil {
+			policyID, ruleID = rule.PolicyID, rule.ID
+		} else if !errors.Is(err, okta.ErrNotFound) && !isSpecError(err) {
+			return err
+		}
+	}
+	if err := r.unlinkRule(ctx, th, c, policyID, ruleID, hookID); err != nil {
+		return err
+	}
+	if hook == nil {
+		return nil
+	}
+	if hook.Status == okta.StatusActive {
+		if _, err := c.DeactivateInlineHook(ctx, hook.ID); err != nil && !errors.Is(err, okta.ErrNotFound) {
+			return fmt.Errorf("deactivate inline hook %s: %w", hook.ID, err)
+		}
+	}
+	if err := c.DeleteInlineHook(ctx, hook.ID); err != nil && !errors.Is(err, okta.ErrNotFound) {
+		return fmt.Errorf("delete inline hook %s: %w", hook.ID, err)
+	}
+	r.event(th, corev1.EventTypeNormal, "DeletedInlineHook", "Delete", "Deleted Okta inline hook %s", hook.ID)
+	return nil
+}
+
+// oktaFailed sets a False condition for err and decides whether to retry:
+// problems only a spec change can fix (Okta 4xx, conflicts, missing objects,
+// bad credentials) return nil, so nothing hot-loops; the periodic drift check
+// and watches bring the TokenHook back. Transient ones return err for backoff.
+func (r *TokenHookReconciler) oktaFailed(th *v1.TokenHook, cond, action string, err error) error {
+	var se *specError
+	var conflict *conflictError
+	switch {
+	case errors.As(err, &se):
+		setFalse(th, cond, se.reason, se.msg)
+		return nil
+	case errors.As(err, &conflict):
+		setFalse(th, cond, v1.ReasonConflict, conflict.msg)
+		return nil
+	case isHookLimit(err):
+		msg := fmt.Sprintf("%s: the Okta org has reached its cap of inline hooks (Okta allows %d per org); delete unused hooks or use another org: %v",
+			action, oktaHookCap, err)
+		setFalse(th, cond, v1.ReasonHookLimitReached, msg)
+		r.event(th, corev1.EventTypeWarning, v1.ReasonHookLimitReached, "Sync", "%s", msg)
+		return nil
+	case okta.IsTerminal(err):
+		msg := fmt.Sprintf("%s: Okta refused the request: %v", action, err)
+		setFalse(th, cond, v1.ReasonOktaRejected, msg)
+		r.event(th, corev1.EventTypeWarning, "OktaSyncFailed", "Sync", "%s", msg)
+		return nil
+	default:
+		setFalse(th, cond, v1.ReasonOktaUnavailable, fmt.Sprintf("%s: %v; retrying with backoff", action, err))
+		return fmt.Errorf("%s: %w", action, err)
+	}
+}
+
+// oktaHookCap is the number of inline hooks Okta's API reference allows per
+// org (newer guides say 100; the lower number is the safe one to quote).
+const oktaHookCap = 50
+
+// isHookLimit recognises Okta's refusal of a hook past the org's cap.
+func isHookLimit(err error) bool {
+	var ae *okta.APIError
+	if !errors.As(err, &ae) || ae.StatusCode != 400 {
+		return false
+	}
+	text := strings.ToLower(ae.ErrorSummary + " " + strings.Join(ae.ErrorCauses, " "))
+	return strings.Contains(text, "maximum number of inline hooks")
+}
+
+func notFoundAsSpecError(err error, msg string) error {
+	if errors.Is(err, okta.ErrNotFound) {
+		return &specError{reason: v1.ReasonNotFound, msg: msg}
+	}
+	if errors.Is(err, okta.ErrAmbiguous) {
+		return &specError{reason: v1.ReasonOktaRejected, msg: msg + " that is unique by name; select it by id"}
+	}
+	return err
+}
+
+func selector(s v1.OktaObjectSelector) string {
+	if s.ID != "" {
+		return s.ID
+	}
+	return s.Name
+}
+
+func selects(s v1.OktaObjectSelector, id, name string) bool {
+	if s.ID != "" {
+		return s.ID == id
+	}
+	return s.Name == name
+}
+
+func describe(s v1.OktaObjectSelector) string {
+	if s.ID != "" {
+		return fmt.Sprintf("with id %q", s.ID)
+	}
+	return fmt.Sprintf("named %q", s.Name)
+}

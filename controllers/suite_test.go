@@ -1,0 +1,317 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
+	"github.com/tokenhook/tokenhook/internal/okta"
+	"github.com/tokenhook/tokenhook/internal/oktasim"
+	"github.com/tokenhook/tokenhook/internal/testenv"
+)
+
+// The envtest suite: a real kube-apiserver and etcd, the manager running the
+// TokenHook controller, and the Okta simulator over HTTPS. envtest runs no
+// pods, so a small stand-in for the Deployment controller marks hook server
+// Deployments available (except those of TokenHooks named "unavailable-*").
+
+const (
+	simToken      = "sim-api-token"
+	driftInterval = 2 * time.Second
+	rotationGrace = 1 * time.Second
+	waitFor       = 45 * time.Second
+)
+
+var (
+	envErr  error // why the control plane could not start, if it could not
+	k8s     client.Client
+	sim     *oktasim.Sim
+	simSrv  *oktasim.Server
+	nsCount atomic.Int32
+)
+
+func TestMain(m *testing.M) { os.Exit(runSuite(m)) }
+
+func runSuite(m *testing.M) int {
+	env, err := testenv.New()
+	if err != nil {
+		envErr = err
+		return m.Run() // unit tests run; envtest tests skip, or fail under CI
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start envtest:", err)
+		return 1
+	}
+	defer func() { _ = env.Stop() }()
+
+	// TEST_LOG=1 shows the manager's logs.
+	if os.Getenv("TEST_LOG") != "" {
+		ctrl.SetLogger(zap.New(zap.UseDevMode(true)))
+	} else {
+		ctrl.SetLogger(logr.Discard())
+	}
+	sim = oktasim.New(oktasim.Options{Token: simToken, Seed: 1})
+	if simSrv, err = sim.StartTLS(); err != nil {
+		fmt.Fprintln(os.Stderr, "start Okta simulator:", err)
+		return 1
+	}
+	defer func() { _ = simSrv.Close() }()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:  testenv.Scheme(),
+		Metrics: metricsserver.Options{BindAddress: "0"},
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "new manager:", err)
+		return 1
+	}
+	r := NewTokenHookReconciler(mgr, Options{
+		HookServerImage: "tokenhook:test",
+		DriftInterval:   driftInterval,
+		RotationGrace:   rotationGrace,
+		OktaHTTPClient:  simSrv.Client,
+		NewOktaClient: func(ctx context.Context, c okta.Config) (okta.Client, error) {
+			c.MaxBackoff = -1 // retry the simulator's 429s at once
+			c.RequestTimeout = 5 * time.Second
+			return okta.NewClient(ctx, c)
+		},
+	})
+	if err := r.SetupWithManager(ctx, mgr); err != nil {
+		fmt.Fprintln(os.Stderr, "setup controller:", err)
+		return 1
+	}
+	if err := ctrl.NewControllerManagedBy(mgr).For(&appsv1.Deployment{}).Named("fake-deployment-controller").
+		Complete(&fakeDeploymentController{Client: mgr.GetClient()}); err != nil {
+		fmt.Fprintln(os.Stderr, "setup fake deployment controller:", err)
+		return 1
+	}
+	go func() {
+		if err := mgr.Start(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "manager:", err)
+		}
+	}()
+	if k8s, err = client.New(cfg, client.Options{Scheme: testenv.Scheme()}); err != nil {
+		fmt.Fprintln(os.Stderr, "client:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// fakeDeploymentController does what kube-controller-manager and kubelet
+// would: it reports every replica of the current generation available.
+type fakeDeploymentController struct{ client.Client }
+
+func (f *fakeDeploymentController) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	d := &appsv1.Deployment{}
+	if err := f.Get(ctx, req.NamespacedName, d); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if strings.HasPrefix(d.Name, "unavailable-") || d.Status.ObservedGeneration == d.Generation {
+		return ctrl.Result{}, nil
+	}
+	n := ptr.Deref(d.Spec.Replicas, 1)
+	d.Status = appsv1.DeploymentStatus{
+		ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n,
+		Conditions: []appsv1.DeploymentCondition{{
+			Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable",
+			LastUpdateTime: metav1.Now(), LastTransitionTime: metav1.Now(),
+		}},
+	}
+	return ctrl.Result{}, f.Status().Update(ctx, d)
+}
+
+// requireEnv skips (or under CI fails) a test that needs the control plane.
+func requireEnv(t *testing.T) {
+	t.Helper()
+	if envErr != nil {
+		testenv.Unavailable(t, envErr)
+	}
+}
+
+// fixture is one test's namespace with its own Okta policy rule.
+type fixture struct {
+	t        *testing.T
+	ns       string
+	ruleName string
+	ruleID   string
+	policyID string
+}
+
+const patientsCSV = "login,patientID\nalice@example.com,P-001\nbob@example.com,P-002\n"
+
+// newFixture makes a namespace with Okta credentials, a patients ConfigMap
+// and a fresh rule in the default authorization server's Default Policy.
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	requireEnv(t)
+	n := nsCount.Add(1)
+	f := &fixture{t: t, ns: fmt.Sprintf("test-%d", n), ruleName: fmt.Sprintf("Rule %d", n)}
+	f.create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.ns}})
+	f.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "okta", Namespace: f.ns},
+		StringData: map[string]string{"apiToken": simToken}})
+	f.create(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "patients", Namespace: f.ns},
+		Data: map[string]string{"patients.csv": patientsCSV}})
+	policy, err := sim.PolicyByName("default", "Default Policy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule, err := sim.AddRule("default", policy.ID, oktasim.RuleSpec{
+		Name: f.ruleName, Priority: int(n) + 1,
+		Conditions: oktasim.RuleConditions{
+			GrantTypes: []string{"authorization_code", "password"}, Scopes: []string{"*"},
+			Groups: oktasim.IncludeExclude{Include: []string{"EVERYONE"}},
+		},
+		Token: oktasim.TokenActions{AccessTokenLifetimeMinutes: 30, RefreshTokenWindowMinutes: 10080},
+	})
+	if err != nil {
+		t.Fatalf("add rule: %v", err)
+	}
+	f.ruleID, f.policyID = rule.ID, policy.ID
+	return f
+}
+
+func (f *fixture) create(obj client.Object) {
+	f.t.Helper()
+	if err := k8s.Create(context.Background(), obj); err != nil {
+		f.t.Fatalf("create %T %s: %v", obj, obj.GetName(), err)
+	}
+}
+
+// tokenHook returns a valid TokenHook for this fixture's rule.
+func (f *fixture) tokenHook(name string) *v1.TokenHook {
+	return &v1.TokenHook{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns},
+		Spec: v1.TokenHookSpec{
+			Okta: v1.OktaSpec{
+				OrgURL:               simSrv.URL,
+				CredentialsSecretRef: v1.LocalObjectRef{Name: "okta"},
+				Policy:               v1.OktaObjectSelector{Name: "Default Policy"},
+				Rule:                 v1.OktaObjectSelector{Name: f.ruleName},
+			},
+			HookServer: v1.HookServerSpec{ExternalURL: "https://hooks.example.com/tokenHook"},
+			Patients:   v1.PatientsSpec{ConfigMapRef: v1.ConfigMapKeyRef{Name: "patients"}},
+		},
+	}
+}
+
+// get reads the TokenHook afresh.
+func (f *fixture) get(name string) *v1.TokenHook {
+	f.t.Helper()
+	th := &v1.TokenHook{}
+	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: name}, th); err != nil {
+		f.t.Fatalf("get TokenHook %s: %v", name, err)
+	}
+	return th
+}
+
+// update applies fn to the TokenHook, retrying on conflicts.
+func (f *fixture) update(name string, fn func(*v1.TokenHook)) {
+	f.t.Helper()
+	eventually(f.t, 10*time.Second, func() error {
+		th := f.get(name)
+		fn(th)
+		return k8s.Update(context.Background(), th)
+	})
+}
+
+// waitCondition waits until the TokenHook's condition has status and reason
+// for its current generation, and returns the TokenHook.
+func (f *fixture) waitCondition(name, condType string, status metav1.ConditionStatus, reason string) *v1.TokenHook {
+	f.t.Helper()
+	var th *v1.TokenHook
+	eventually(f.t, waitFor, func() error {
+		th = f.get(name)
+		c := meta.FindStatusCondition(th.Status.Conditions, condType)
+		switch {
+		case c == nil:
+			return fmt.Errorf("no %s condition yet; conditions: %s", condType, conditions(th))
+		case c.ObservedGeneration != th.Generation:
+			return fmt.Errorf("%s is for generation %d, not %d", condType, c.ObservedGeneration, th.Generation)
+		case c.Status != status || (reason != "" && c.Reason != reason):
+			return fmt.Errorf("%s is %s/%s (%s), want %s/%s", condType, c.Status, c.Reason, c.Message, status, reason)
+		}
+		return nil
+	})
+	return th
+}
+
+func (f *fixture) waitReady(name string) *v1.TokenHook {
+	f.t.Helper()
+	return f.waitCondition(name, v1.ConditionReady, metav1.ConditionTrue, v1.ReasonReady)
+}
+
+// waitGone waits until the TokenHook no longer exists.
+func (f *fixture) waitGone(name string) {
+	f.t.Helper()
+	eventually(f.t, waitFor, func() error {
+		err := k8s.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: name}, &v1.TokenHook{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("TokenHook %s still exists (err %v)", name, err)
+	})
+}
+
+func (f *fixture) rule() oktasim.Rule {
+	f.t.Helper()
+	r, err := sim.Rule("default", f.policyID, f.ruleID)
+	if err != nil {
+		f.t.Fatalf("read rule: %v", err)
+	}
+	return r
+}
+
+func conditions(th *v1.TokenHook) string {
+	var parts []string
+	for _, c := range th.Status.Conditions {
+		parts = append(parts, fmt.Sprintf("%s=%s/%s(%s)", c.Type, c.Status, c.Reason, c.Message))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// hooksNamed counts the simulator's hooks with a name.
+func hooksNamed(name string) []oktasim.Hook {
+	var out []oktasim.Hook
+	for _, h := range sim.Hooks() {
+		if h.Name == name {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// eventually retries fn until it returns nil or the time is up.
+func eventually(t *testing.T, timeout time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -1,0 +1,280 @@
+// Package controllers holds the TokenHook controller: it deploys the hook
+// server, registers it as an Okta token inline hook, links it to a policy
+// rule, and undoes all of that when the TokenHook is deleted.
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
+	"github.com/tokenhook/tokenhook/internal/okta"
+)
+
+const (
+	// finalizer holds a TokenHook until its Okta objects are cleaned up.
+	finalizer = "tokenhook.io/okta-cleanup"
+	// fieldOwner owns the fields of the objects the controller applies.
+	fieldOwner = "tokenhook-controller"
+
+	indexConfigMap = ".spec.patients.configMapRef.name"
+	indexSecrets   = ".spec.secretRefs"
+)
+
+// Options are the controller's settings, from the manager's flags.
+type Options struct {
+	// HookServerImage is the default hook server image: the operator's own.
+	HookServerImage string
+	// DriftInterval is how often Okta is checked for changes made there.
+	DriftInterval time.Duration
+	// RotationGrace is how long a new auth secret waits at each step of a
+	// rotation (for kubelet to refresh the pods' files, and for calls in
+	// flight to finish).
+	RotationGrace time.Duration
+	// OktaCallsPerMinute caps the operator's Okta calls per org.
+	OktaCallsPerMinute int
+	// OktaHTTPClient carries a custom CA or proxy for Okta; nil for defaults.
+	OktaHTTPClient *http.Client
+	// NewOktaClient builds Okta clients; nil means okta.NewClient.
+	NewOktaClient OktaClientFactory
+	// OktaMetrics counts Okta calls; nil disables.
+	OktaMetrics *okta.Metrics
+	// MaxConcurrentReconciles, default 4: Okta calls take a while.
+	MaxConcurrentReconciles int
+	// Clock, for tests.
+	Clock clock.PassiveClock
+}
+
+// TokenHookReconciler reconciles TokenHook objects.
+type TokenHookReconciler struct {
+	client.Client
+	// APIReader reads Secrets and ConfigMaps directly: the manager caches
+	// only their metadata, not every Secret in the cluster.
+	APIReader client.Reader
+	Scheme    *runtime.Scheme
+	Recorder  events.EventRecorder
+	Options
+
+	okta *oktaClients
+}
+
+// NewTokenHookReconciler wires a reconciler to a manager.
+func NewTokenHookReconciler(mgr ctrl.Manager, opts Options) *TokenHookReconciler {
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.DriftInterval <= 0 {
+		opts.DriftInterval = 5 * time.Minute
+	}
+	if opts.MaxConcurrentReconciles <= 0 {
+		opts.MaxConcurrentReconciles = 4
+	}
+	return &TokenHookReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Scheme:    mgr.GetScheme(),
+		Recorder:  mgr.GetEventRecorder("tokenhook-controller"),
+		Options:   opts,
+		okta:      newOktaClients(opts.NewOktaClient, opts.OktaMetrics, opts.OktaHTTPClient, opts.OktaCallsPerMinute),
+	}
+}
+
+// specError is a problem only a change to the spec or to a referenced object
+// can fix: it sets a False condition and waits for that change.
+type specError struct{ reason, msg string }
+
+func (e *specError) Error() string { return e.msg }
+
+func isSpecError(err error) bool {
+	var se *specError
+	return errors.As(err, &se)
+}
+
+// conflictError: an Okta object that belongs to someone else.
+type conflictError struct{ msg string }
+
+func (e *conflictError) Error() string { return e.msg }
+
+// +kubebuilder:rbac:groups=tokenhook.io,resources=tokenhooks,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=tokenhook.io,resources=tokenhooks/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=tokenhook.io,resources=tokenhooks/finalizers,verbs=update
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one TokenHook's hook server and Okta objects to its spec.
+func (r *TokenHookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, err error) {
+	th := &v1.TokenHook{}
+	if err := r.Get(ctx, req.NamespacedName, th); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !th.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.finalize(ctx, th)
+	}
+	// The finalizer is stored before the first Okta create, so a hook can
+	// never exist in Okta without something to clean it up.
+	if controllerutil.AddFinalizer(th, finalizer) {
+		if err := r.Update(ctx, th); err != nil {
+			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
+		}
+	}
+
+	orig := th.DeepCopy()
+	defer func() {
+		th.Status.ObservedGeneration = th.Generation
+		setReady(th)
+		if equality.Semantic.DeepEqual(orig.Status, th.Status) {
+			return
+		}
+		if perr := r.Status().Patch(ctx, th, client.MergeFrom(orig)); perr != nil {
+			err = errors.Join(err, fmt.Errorf("update status: %w", perr))
+		}
+	}()
+
+	if th.Spec.Suspend {
+		return ctrl.Result{}, nil
+	}
+	auth, err := r.reconcileAuthSecret(ctx, th)
+	if err != nil {
+		var se *specError
+		if errors.As(err, &se) {
+			setFalse(th, v1.ConditionHookServerAvailable, se.reason, se.msg)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	if err := r.reconcileHookServer(ctx, th); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.reconcilePatients(ctx, th); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.reconcileOkta(ctx, th, auth); err != nil {
+		return ctrl.Result{}, err
+	}
+	next := r.driftCheckIn()
+	if auth.requeueIn > 0 && auth.requeueIn < next {
+		next = auth.requeueIn
+	}
+	return ctrl.Result{RequeueAfter: next}, nil
+}
+
+// finalize cleans up Okta (unless the policy is Orphan) and releases the
+// TokenHook. Okta errors keep the finalizer and retry with backoff; the
+// owned Kubernetes objects go with their owner.
+func (r *TokenHookReconciler) finalize(ctx context.Context, th *v1.TokenHook) error {
+	if !controllerutil.ContainsFinalizer(th, finalizer) {
+		return nil
+	}
+	if th.Spec.DeletionPolicy != v1.DeletionPolicyOrphan {
+		if err := r.cleanupOkta(ctx, th); err != nil {
+			orig := th.DeepCopy()
+			msg := fmt.Sprintf("deleting: Okta clean-up failed, retrying: %v", err)
+			reason := v1.ReasonOktaUnavailable
+			var se *specError
+			if errors.As(err, &se) {
+				reason = se.reason
+			}
+			setFalse(th, v1.ConditionInlineHookRegistered, reason, msg)
+			setReady(th)
+			if perr := r.Status().Patch(ctx, th, client.MergeFrom(orig)); perr != nil {
+				err = errors.Join(err, perr)
+			}
+			// Even a spec error retries: the finalizer is never dropped
+			// silently; deletionPolicy Orphan is the way out.
+			return fmt.Errorf("clean up Okta: %w", err)
+		}
+	}
+	controllerutil.RemoveFinalizer(th, finalizer)
+	if err := r.Update(ctx, th); err != nil {
+		return fmt.Errorf("remove finalizer: %w", err)
+	}
+	return nil
+}
+
+// driftCheckIn jitters the drift period by ±10%, so TokenHooks created
+// together do not hit Okta together forever after.
+func (r *TokenHookReconciler) driftCheckIn() time.Duration {
+	d := r.DriftInterval
+	return d - d/10 + time.Duration(rand.Int64N(int64(d/5)+1))
+}
+
+func (r *TokenHookReconciler) event(th *v1.TokenHook, eventType, reason, action, note string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(th, nil, eventType, reason, action, note, args...)
+	}
+}
+
+// SetupWithManager registers the controller, its watches and indexes.
+func (r *TokenHookReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &v1.TokenHook{}, indexConfigMap, func(o client.Object) []string {
+		return []string{o.(*v1.TokenHook).Spec.Patients.ConfigMapRef.Name}
+	}); err != nil {
+		return fmt.Errorf("index %s: %w", indexConfigMap, err)
+	}
+	if err := idx.IndexField(ctx, &v1.TokenHook{}, indexSecrets, func(o client.Object) []string {
+		th := o.(*v1.TokenHook)
+		names := []string{th.Spec.Okta.CredentialsSecretRef.Name}
+		if th.Spec.AuthSecretRef != nil {
+			names = append(names, th.Spec.AuthSecretRef.Name)
+		}
+		return names
+	}); err != nil {
+		return fmt.Errorf("index %s: %w", indexSecrets, err)
+	}
+
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1.TokenHook{}).
+		Owns(&appsv1.Deployment{}).
+		Owns(&corev1.Service{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
+		Owns(&corev1.Secret{}, builder.OnlyMetadata).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.requestsFor(indexConfigMap)), builder.OnlyMetadata).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.requestsFor(indexSecrets)), builder.OnlyMetadata).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: r.MaxConcurrentReconciles,
+			// Okta is a rate-limited SaaS: back off from 5s to 10 minutes.
+			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](5*time.Second, 10*time.Minute),
+		}).
+		Named("tokenhook").
+		Complete(r)
+}
+
+// requestsFor maps a ConfigMap or Secret to the TokenHooks that name it.
+func (r *TokenHookReconciler) requestsFor(index string) handler.MapFunc {
+	return func(ctx context.Context, obj client.Object) []reconcile.Request {
+		var list v1.TokenHookList
+		if err := r.List(ctx, &list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{index: obj.GetName()}); err != nil {
+			return nil
+		}
+		reqs := make([]reconcile.Request, 0, len(list.Items))
+		for _, th := range list.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&th)})
+		}
+		return reqs
+	}
+}
