@@ -63,8 +63,9 @@ test-unit: ## Unit tests (no control plane), with the race detector.
 	go test -race -count=1 $$(go list ./... | grep -v -e /controllers -e /test/)
 
 .PHONY: test-envtest
-test-envtest: envtest ## Integration tests against a real kube-apiserver and etcd.
-	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" go test -count=1 -timeout 20m ./controllers/... ./test/...
+test-envtest: envtest helm kustomize ## Integration tests against a real kube-apiserver and etcd (controller, CRD, packaging, e2e).
+	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" HELM="$(HELM)" KUSTOMIZE="$(KUSTOMIZE)" \
+		go test -count=1 -timeout 30m ./controllers/... ./test/...
 
 FUZZTIME ?= 10s
 .PHONY: test-fuzz

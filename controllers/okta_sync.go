@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -384,7 +385,7 @@ const oktaHookCap = 50
 // isHookLimit recognises Okta's refusal of a hook past the org's cap.
 func isHookLimit(err error) bool {
 	var ae *okta.APIError
-	if !errors.As(err, &ae) || ae.StatusCode != 400 {
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusBadRequest {
 		return false
 	}
 	text := strings.ToLower(ae.ErrorSummary + " " + strings.Join(ae.ErrorCauses, " "))

@@ -268,7 +268,7 @@ func (f *fixture) waitGone(name string) {
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
-		return fmt.Errorf("TokenHook %s still exists (err %v)", name, err)
+		return fmt.Errorf("TokenHook %s still exists (get: %w)", name, err)
 	})
 }
 
