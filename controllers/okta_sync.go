@@ -145,35 +145,49 @@ func (r *TokenHookReconciler) syncInlineHook(ctx context.Context, th *v1.TokenHo
 		return nil, r.oktaFailed(th, cond, "observe inline hook", err)
 	}
 	want := desiredInlineHook(th, auth.oktaValue)
+	if got != nil {
+		return r.finishInlineHook(ctx, th, c, auth, got, want)
+	}
 
-	if got == nil {
-		created, err := c.CreateInlineHook(ctx, want)
+	created, err := c.CreateInlineHook(ctx, want)
+	if err != nil {
+		// A create whose answer was lost (a dropped connection that the
+		// SDK retried) comes back as a duplicate name: look again, and
+		// adopt our own hook instead of reporting an error.
+		if again, oerr := r.observeInlineHook(ctx, th, c); oerr == nil && again != nil {
+			log.Info("Adopted Okta inline hook created by an earlier attempt", "id", again.ID)
+			return r.finishInlineHook(ctx, th, c, auth, again, want)
+		}
+		return nil, r.oktaFailed(th, cond, "create inline hook", err)
+	}
+	if err := r.recordInlineHookID(ctx, th, created.ID); err != nil {
+		return nil, err
+	}
+	r.event(th, corev1.EventTypeNormal, "CreatedInlineHook", "Create", "Created Okta inline hook %s", created.ID)
+	if err := r.oktaHasSecret(ctx, th, auth, want.AuthSecret); err != nil {
+		return nil, err
+	}
+	return r.finishInlineHook(ctx, th, c, auth, created, want)
+}
+
+// finishInlineHook brings an existing hook up to date and active, and sets
+// InlineHookRegistered.
+func (r *TokenHookReconciler) finishInlineHook(ctx context.Context, th *v1.TokenHook, c okta.Client, auth *authPlan,
+	got *okta.InlineHook, want okta.InlineHook) (*okta.InlineHook, error) {
+	cond := v1.ConditionInlineHookRegistered
+	th.Status.InlineHookID = got.ID
+	if diff := hookDiff(got, want, auth.okta); diff != "" {
+		logf.FromContext(ctx).V(1).Info("Okta inline hook differs", "id", got.ID, "fields", diff)
+		want.ID = got.ID
+		updated, err := c.UpdateInlineHook(ctx, want)
 		if err != nil {
-			return nil, r.oktaFailed(th, cond, "create inline hook", err)
+			return nil, r.oktaFailed(th, cond, "update inline hook", err)
 		}
-		if err := r.recordInlineHookID(ctx, th, created.ID); err != nil {
-			return nil, err
-		}
-		r.event(th, corev1.EventTypeNormal, "CreatedInlineHook", "Create", "Created Okta inline hook %s", created.ID)
+		r.event(th, corev1.EventTypeNormal, "UpdatedInlineHook", "Update", "Updated Okta inline hook %s: %s", got.ID, diff)
 		if err := r.oktaHasSecret(ctx, th, auth, want.AuthSecret); err != nil {
 			return nil, err
 		}
-		got = created
-	} else {
-		th.Status.InlineHookID = got.ID
-		if diff := hookDiff(got, want, auth.okta); diff != "" {
-			log.V(1).Info("Okta inline hook differs", "id", got.ID, "fields", diff)
-			want.ID = got.ID
-			updated, err := c.UpdateInlineHook(ctx, want)
-			if err != nil {
-				return nil, r.oktaFailed(th, cond, "update inline hook", err)
-			}
-			r.event(th, corev1.EventTypeNormal, "UpdatedInlineHook", "Update", "Updated Okta inline hook %s: %s", got.ID, diff)
-			if err := r.oktaHasSecret(ctx, th, auth, want.AuthSecret); err != nil {
-				return nil, err
-			}
-			got = updated
-		}
+		got = updated
 	}
 	if got.Status != okta.StatusActive {
 		activated, err := c.ActivateInlineHook(ctx, got.ID)

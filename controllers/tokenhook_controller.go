@@ -61,6 +61,9 @@ type Options struct {
 	OktaMetrics *okta.Metrics
 	// MaxConcurrentReconciles, default 4: Okta calls take a while.
 	MaxConcurrentReconciles int
+	// BackoffBase and BackoffMax bound the per-TokenHook retry backoff
+	// after a failed reconcile; defaults 5s and 10 minutes.
+	BackoffBase, BackoffMax time.Duration
 	// Clock, for tests.
 	Clock clock.PassiveClock
 }
@@ -88,6 +91,12 @@ func NewTokenHookReconciler(mgr ctrl.Manager, opts Options) *TokenHookReconciler
 	}
 	if opts.MaxConcurrentReconciles <= 0 {
 		opts.MaxConcurrentReconciles = 4
+	}
+	if opts.BackoffBase <= 0 {
+		opts.BackoffBase = 5 * time.Second
+	}
+	if opts.BackoffMax <= 0 {
+		opts.BackoffMax = 10 * time.Minute
 	}
 	return &TokenHookReconciler{
 		Client:    mgr.GetClient(),
@@ -258,7 +267,7 @@ func (r *TokenHookReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Man
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: r.MaxConcurrentReconciles,
 			// Okta is a rate-limited SaaS: back off from 5s to 10 minutes.
-			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](5*time.Second, 10*time.Minute),
+			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](r.BackoffBase, r.BackoffMax),
 		}).
 		Named("tokenhook").
 		Complete(r)
