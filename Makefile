@@ -73,6 +73,10 @@ test-fuzz: ## Short coverage-guided fuzz runs over the hook's inputs.
 	go test -run='^$$' -fuzz='^FuzzDecodeEvent$$' -fuzztime=$(FUZZTIME) ./hookserver/protocol
 	go test -run='^$$' -fuzz='^FuzzParsePatients$$' -fuzztime=$(FUZZTIME) ./hookserver/patients
 
+.PHONY: bench-operator
+bench-operator: envtest ## The operator at 1, 10, 100 and 300 TokenHooks over simulated, rate-limited Okta orgs (about 15 minutes).
+	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" go run ./hack/benchoperator $(BENCH_OPERATOR_ARGS)
+
 .PHONY: bench-hook
 bench-hook: ## Load benchmark of the hook server against a trivial server, on loopback.
 	go run ./hack/benchhook

@@ -1,0 +1,506 @@
+// Command benchoperator measures the operator as its work grows: it creates
+// 1, 10, 100 and 300 TokenHooks spread over simulated Okta orgs (each with a
+// per-minute rate limit and the 50-hook cap), and reports time to Ready, Okta
+// calls per TokenHook, 429s, the manager's peak memory and CPU, reconciles,
+// steady-state calls per TokenHook per hour, and time to clean up.
+//
+// It runs the local control plane (envtest), the manager binary as its own
+// process (so /proc tells its CPU and memory), and the simulators in this
+// process. Its output is for people to read; it is not a test.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
+	"github.com/tokenhook/tokenhook/internal/oktasim"
+	"github.com/tokenhook/tokenhook/internal/testenv"
+)
+
+const simToken = "bench-token"
+
+func main() {
+	var (
+		sizes       = flag.String("sizes", "1,10,100,300", "numbers of TokenHooks, comma-separated")
+		rateLimit   = flag.Int("org-rate-limit", 600, "each simulated org's API calls per minute")
+		hookCap     = flag.Int("hook-cap", oktasim.DefaultHookLimit, "each org's inline hook cap")
+		budget      = flag.Int("okta-calls-per-minute", 300, "the manager's per-org call budget (--okta-calls-per-minute)")
+		drift       = flag.Duration("drift-interval", 20*time.Second, "the manager's --drift-interval")
+		steadyFor   = flag.Int("steady-periods", 3, "drift periods to hold steady state")
+		concurrency = flag.Int("max-concurrent-reconciles", 4, "the manager's --max-concurrent-reconciles")
+	)
+	flag.Parse()
+	if err := run(*sizes, *rateLimit, *hookCap, *budget, *drift, *steadyFor, *concurrency); err != nil {
+		fmt.Fprintln(os.Stderr, "benchoperator:", err)
+		os.Exit(1)
+	}
+}
+
+func run(sizeList string, rateLimit, hookCap, budget int, drift time.Duration, steadyPeriods, concurrency int) error {
+	ctrl.SetLogger(logr.Discard())
+	var sizes []int
+	for _, s := range strings.Split(sizeList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return fmt.Errorf("bad size %q", s)
+		}
+		sizes = append(sizes, n)
+	}
+	work, err := os.MkdirTemp("", "benchoperator-")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(work) }()
+
+	step("building the manager")
+	managerBin := filepath.Join(work, "manager")
+	build := exec.Command("go", "build", "-o", managerBin, "./cmd/manager")
+	build.Dir, build.Stdout, build.Stderr = testenv.RepoRoot(), os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("build manager: %w", err)
+	}
+
+	step("starting the local control plane")
+	env, err := testenv.New()
+	if err != nil {
+		return err
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = env.Stop() }()
+	admin, err := env.AddUser(envtest.User{Name: "bench", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return err
+	}
+	kubeconfig, err := admin.KubeConfig()
+	if err != nil {
+		return err
+	}
+	kubeconfigPath := filepath.Join(work, "kubeconfig")
+	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
+		return err
+	}
+	k8s, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
+	if err != nil {
+		return err
+	}
+	// envtest runs no pods: report hook server Deployments available.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := startFakeDeployments(ctx, cfg); err != nil {
+		return err
+	}
+
+	fmt.Printf("\nmachine: %d CPUs; orgs: %d calls/min, %d hooks each; manager: --okta-calls-per-minute=%d --drift-interval=%s --max-concurrent-reconciles=%d\n\n",
+		numCPU(), rateLimit, hookCap, budget, drift, concurrency)
+	var results []result
+	for _, n := range sizes {
+		res, err := benchOne(ctx, k8s, managerBin, kubeconfigPath, work, n, rateLimit, hookCap, budget, drift, steadyPeriods, concurrency)
+		if err != nil {
+			return fmt.Errorf("%d TokenHooks: %w", n, err)
+		}
+		results = append(results, res)
+		printResults(results)
+	}
+	return nil
+}
+
+type result struct {
+	n, orgs                 int
+	ready                   time.Duration
+	reads, writes, tooMany  int
+	reconciles              int
+	cpu                     time.Duration
+	peakRSS                 int64
+	steadyReadsPerHookHour  float64
+	steadyWritesPerHookHour float64
+	cleanup                 time.Duration
+	pastCap                 string
+	maxOrgCallsPerMinute    int
+}
+
+func benchOne(ctx context.Context, k8s client.Client, managerBin, kubeconfig, work string,
+	n, rateLimit, hookCap, budget int, drift time.Duration, steadyPeriods, concurrency int) (result, error) {
+	res := result{n: n, orgs: (n + hookCap - 1) / hookCap}
+	step(fmt.Sprintf("%d TokenHooks over %d orgs", n, res.orgs))
+	ns := fmt.Sprintf("bench-%d", n)
+	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		return res, err
+	}
+	if err := k8s.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "patients", Namespace: ns},
+		Data: map[string]string{"patients.csv": "login,patientID\nalice@example.com,P-1\n"}}); err != nil {
+		return res, err
+	}
+
+	// The orgs: one simulator each, over HTTPS; the manager trusts their CAs.
+	type org struct {
+		sim   *oktasim.Sim
+		srv   *oktasim.Server
+		rules []string
+	}
+	orgs := make([]*org, res.orgs)
+	var caBundle []byte
+	for o := range orgs {
+		sim := oktasim.New(oktasim.Options{Token: simToken, HookLimit: hookCap, RateLimitPerMinute: rateLimit, Seed: int64(o + 1)})
+		srv, err := sim.StartTLS()
+		if err != nil {
+			return res, err
+		}
+		defer func() { _ = srv.Close() }()
+		orgs[o] = &org{sim: sim, srv: srv}
+		caBundle = append(caBundle, srv.CACertPEM...)
+		if err := k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("okta-%d", o), Namespace: ns},
+			StringData: map[string]string{"apiToken": simToken}}); err != nil {
+			return res, err
+		}
+	}
+	caPath := filepath.Join(work, fmt.Sprintf("ca-%d.pem", n))
+	if err := os.WriteFile(caPath, caBundle, 0o600); err != nil {
+		return res, err
+	}
+	policyOf := func(o *org) (string, error) {
+		p, err := o.sim.PolicyByName("default", "Default Policy")
+		return p.ID, err
+	}
+	// Rules are made directly in the simulator: they are the org's, not the
+	// operator's, and their creation is not counted.
+	for i := range n + 1 {
+		o := orgs[min(i/hookCap, len(orgs)-1)]
+		pid, err := policyOf(o)
+		if err != nil {
+			return res, err
+		}
+		r, err := o.sim.AddRule("default", pid, oktasim.RuleSpec{Name: fmt.Sprintf("bench rule %d", i),
+			Conditions: oktasim.RuleConditions{GrantTypes: []string{"authorization_code"}, Scopes: []string{"*"},
+				Groups: oktasim.IncludeExclude{Include: []string{"EVERYONE"}}}})
+		if err != nil {
+			return res, err
+		}
+		o.rules = append(o.rules, r.ID)
+	}
+
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return res, err
+	}
+	mgr := exec.Command(managerBin,
+		"--kubeconfig="+kubeconfig, "--metrics-bind-address="+metricsAddr, "--health-probe-bind-address=0",
+		"--hookserver-image=tokenhook:bench", "--okta-ca-file="+caPath,
+		"--okta-calls-per-minute="+strconv.Itoa(budget), "--drift-interval="+drift.String(),
+		"--max-concurrent-reconciles="+strconv.Itoa(concurrency), "--zap-log-level=error")
+	mgr.Stderr = os.Stderr
+	if err := mgr.Start(); err != nil {
+		return res, err
+	}
+	defer func() {
+		_ = mgr.Process.Kill()
+		_ = mgr.Wait()
+	}()
+
+	start := time.Now()
+	names := make([]string, n)
+	for i := range n {
+		o := i / hookCap
+		names[i] = fmt.Sprintf("th-%d", i)
+		th := tokenHook(ns, names[i], orgs[o].srv.URL, fmt.Sprintf("okta-%d", o), orgs[o].rules[i%hookCap])
+		if err := k8s.Create(ctx, th); err != nil {
+			return res, err
+		}
+	}
+	if err := waitUntil(ctx, 30*time.Minute, func() (bool, string) {
+		ready := countReady(ctx, k8s, ns, names)
+		return ready == n, fmt.Sprintf("%d/%d Ready", ready, n)
+	}); err != nil {
+		return res, err
+	}
+	res.ready = time.Since(start)
+	for _, o := range orgs {
+		for _, c := range o.sim.Calls() {
+			switch {
+			case c.Status == http.StatusTooManyRequests:
+				res.tooMany++
+			case c.IsWrite():
+				res.writes++
+			default:
+				res.reads++
+			}
+		}
+		res.maxOrgCallsPerMinute = max(res.maxOrgCallsPerMinute, busiestMinute(o.sim.Calls()))
+	}
+	res.reconciles = reconciles(metricsAddr)
+
+	// One more TokenHook in a full org: a clear condition, nobody else disturbed.
+	if n%hookCap == 0 {
+		last := orgs[len(orgs)-1]
+		th := tokenHook(ns, "past-cap", last.srv.URL, fmt.Sprintf("okta-%d", len(orgs)-1), last.rules[len(last.rules)-1])
+		if err := k8s.Create(ctx, th); err != nil {
+			return res, err
+		}
+		if err := waitUntil(ctx, 5*time.Minute, func() (bool, string) {
+			got := &v1.TokenHook{}
+			if err := k8s.Get(ctx, client.ObjectKeyFromObject(th), got); err != nil {
+				return false, err.Error()
+			}
+			c := meta.FindStatusCondition(got.Status.Conditions, v1.ConditionInlineHookRegistered)
+			if c != nil && c.Reason == v1.ReasonHookLimitReached {
+				res.pastCap = c.Message
+				return true, ""
+			}
+			return false, "waiting for HookLimitReached"
+		}); err != nil {
+			return res, err
+		}
+		if ready := countReady(ctx, k8s, ns, names); ready != n {
+			return res, fmt.Errorf("the TokenHook past the cap disturbed the others: %d/%d Ready", ready, n)
+		}
+		names = append(names, "past-cap")
+	}
+
+	step(fmt.Sprintf("steady state for %d drift periods (%s)", steadyPeriods, time.Duration(steadyPeriods)*drift))
+	for _, o := range orgs {
+		o.sim.ResetCalls()
+	}
+	hold := time.Duration(steadyPeriods) * drift
+	time.Sleep(hold)
+	var sReads, sWrites int
+	for _, o := range orgs {
+		for _, c := range o.sim.Calls() {
+			if c.IsWrite() {
+				sWrites++
+			} else {
+				sReads++
+			}
+		}
+	}
+	perHookHour := func(calls int) float64 { return float64(calls) / float64(n) / hold.Hours() }
+	res.steadyReadsPerHookHour, res.steadyWritesPerHookHour = perHookHour(sReads), perHookHour(sWrites)
+
+	step("deleting every TokenHook")
+	start = time.Now()
+	if err := k8s.DeleteAllOf(ctx, &v1.TokenHook{}, client.InNamespace(ns)); err != nil {
+		return res, err
+	}
+	if err := waitUntil(ctx, 30*time.Minute, func() (bool, string) {
+		left := 0
+		for _, o := range orgs {
+			left += len(o.sim.Hooks())
+		}
+		var list v1.TokenHookList
+		if err := k8s.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return false, err.Error()
+		}
+		return left == 0 && len(list.Items) == 0, fmt.Sprintf("%d hooks left in Okta, %d TokenHooks", left, len(list.Items))
+	}); err != nil {
+		return res, err
+	}
+	res.cleanup = time.Since(start)
+	res.cpu, res.peakRSS = procUsage(mgr.Process.Pid)
+	return res, nil
+}
+
+func tokenHook(ns, name, orgURL, creds, ruleID string) *v1.TokenHook {
+	return &v1.TokenHook{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: v1.TokenHookSpec{
+			Okta: v1.OktaSpec{OrgURL: orgURL, CredentialsSecretRef: v1.LocalObjectRef{Name: creds},
+				Policy: v1.OktaObjectSelector{Name: "Default Policy"}, Rule: v1.OktaObjectSelector{ID: ruleID}},
+			HookServer: v1.HookServerSpec{ExternalURL: "https://hooks.example.com/" + ns + "/" + name, Replicas: ptr.To[int32](2)},
+			Patients:   v1.PatientsSpec{ConfigMapRef: v1.ConfigMapKeyRef{Name: "patients"}},
+		},
+	}
+}
+
+func countReady(ctx context.Context, k8s client.Client, ns string, names []string) int {
+	var list v1.TokenHookList
+	if err := k8s.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		return 0
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	ready := 0
+	for _, th := range list.Items {
+		if want[th.Name] && meta.IsStatusConditionTrue(th.Status.Conditions, v1.ConditionReady) {
+			ready++
+		}
+	}
+	return ready
+}
+
+// busiestMinute is the most calls in any sliding 60 s window.
+func busiestMinute(calls []oktasim.Call) int {
+	best, lo := 0, 0
+	for hi := range calls {
+		for calls[hi].Time.Sub(calls[lo].Time) >= time.Minute {
+			lo++
+		}
+		best = max(best, hi-lo+1)
+	}
+	return best
+}
+
+func waitUntil(ctx context.Context, timeout time.Duration, done func() (bool, string)) error {
+	deadline := time.Now().Add(timeout)
+	last := time.Now()
+	for {
+		ok, status := done()
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %s: %s", timeout, status)
+		}
+		if time.Since(last) > 10*time.Second {
+			step(status)
+			last = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// reconciles reads controller_runtime_reconcile_total for the controller.
+func reconciles(addr string) int {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer func() { _ = resp.Body.Close() }()
+	total := 0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, `controller_runtime_reconcile_total{controller="tokenhook"`) {
+			continue
+		}
+		f := strings.Fields(line)
+		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+		total += int(v)
+	}
+	return total
+}
+
+// procUsage reads a process's CPU time and peak resident memory.
+func procUsage(pid int) (time.Duration, int64) {
+	var cpu time.Duration
+	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		// Fields after the command name, which is in parentheses.
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+		utime, _ := strconv.ParseInt(f[11], 10, 64)
+		stime, _ := strconv.ParseInt(f[12], 10, 64)
+		cpu = time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+	}
+	var peak int64
+	if status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+		for _, line := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(line, "VmHWM:") {
+				kb, _ := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
+				peak = kb * 1024
+			}
+		}
+	}
+	return cpu, peak
+}
+
+func printResults(rs []result) {
+	fmt.Printf("\n%-6s %-5s %-10s %-13s %-14s %-6s %-11s %-14s %-10s %-9s %-13s %-13s %-10s\n",
+		"hooks", "orgs", "to Ready", "reads/hook", "writes/hook", "429s", "reconciles", "busiest min", "mgr CPU", "peak RSS",
+		"steady r/h/h", "steady w/h/h", "cleanup")
+	for _, r := range rs {
+		fmt.Printf("%-6d %-5d %-10s %-13.1f %-14.1f %-6d %-11d %-14s %-10s %-9s %-13.1f %-13.1f %-10s\n",
+			r.n, r.orgs, r.ready.Round(100*time.Millisecond), float64(r.reads)/float64(r.n), float64(r.writes)/float64(r.n),
+			r.tooMany, r.reconciles, fmt.Sprintf("%d/min/org", r.maxOrgCallsPerMinute), r.cpu.Round(10*time.Millisecond),
+			fmt.Sprintf("%dMiB", r.peakRSS>>20), r.steadyReadsPerHookHour, r.steadyWritesPerHookHour, r.cleanup.Round(100*time.Millisecond))
+	}
+	for _, r := range rs {
+		if r.pastCap != "" {
+			fmt.Printf("\npast the cap (%d hooks): %s\n", r.n, r.pastCap)
+		}
+	}
+	fmt.Println()
+}
+
+func step(msg string) { fmt.Fprintf(os.Stderr, "[%s] %s\n", time.Now().Format("15:04:05"), msg) }
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().String(), nil
+}
+
+func numCPU() int {
+	n := 0
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		n = strings.Count(string(data), "processor\t:")
+	}
+	return n
+}
+
+// startFakeDeployments runs a tiny controller that reports every Deployment
+// available, as kube-controller-manager and kubelet would.
+func startFakeDeployments(ctx context.Context, cfg *rest.Config) error {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
+	if err != nil {
+		return err
+	}
+	err = ctrl.NewControllerManagedBy(mgr).For(&appsv1.Deployment{}).Named("fake-deployments").
+		Complete(reconcile.Func(func(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+			c := mgr.GetClient()
+			d := &appsv1.Deployment{}
+			if err := c.Get(ctx, req.NamespacedName, d); err != nil {
+				return ctrl.Result{}, client.IgnoreNotFound(err)
+			}
+			if d.Status.ObservedGeneration == d.Generation {
+				return ctrl.Result{}, nil
+			}
+			r := ptr.Deref(d.Spec.Replicas, 1)
+			d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: r, UpdatedReplicas: r,
+				ReadyReplicas: r, AvailableReplicas: r, Conditions: []appsv1.DeploymentCondition{{
+					Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable",
+					LastUpdateTime: metav1.Now(), LastTransitionTime: metav1.Now()}}}
+			return ctrl.Result{}, c.Status().Update(ctx, d)
+		}))
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := mgr.Start(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			step("fake deployment controller: " + err.Error())
+		}
+	}()
+	return nil
+}

@@ -1,0 +1,120 @@
+// Package okta is the operator's seam to the Okta management API: the few inline hook and
+// authorization server calls the controller makes, an implementation on okta-sdk-golang/v2,
+// an error classification the controller can act on, and a metrics decorator.
+//
+// The controller depends on the Client interface only; tests use internal/okta/fake or the real
+// implementation against internal/oktasim.
+package okta
+
+import (
+	"context"
+	"encoding/json"
+)
+
+// Inline hook statuses as Okta reports them.
+const (
+	StatusActive   = "ACTIVE"
+	StatusInactive = "INACTIVE"
+)
+
+// TokenHookType is the only inline hook type this package manages.
+const TokenHookType = "com.okta.oauth2.tokens.transform"
+
+// InlineHook is a token inline hook (type com.okta.oauth2.tokens.transform, HTTP channel).
+type InlineHook struct {
+	ID     string
+	Name   string
+	Status string // StatusActive or StatusInactive; changed only by Activate/Deactivate.
+	URL    string // channel.config.uri
+
+	// AuthHeader is the header Okta sends the secret in (channel.config.authScheme.key). Okta may
+	// report it in another case than it was written: compare it case-insensitively.
+	AuthHeader string
+	// AuthSecret is channel.config.authScheme.value. Okta never returns it, so it is sent on
+	// create and update and is always empty in what this package returns.
+	AuthSecret string
+
+	Headers []Header // channel.config.headers; the controller keeps its ownership marker here.
+}
+
+// Header is an extra header Okta sends with each hook call.
+type Header struct {
+	Key   string
+	Value string
+}
+
+// Policy is an authorization server access policy.
+type Policy struct {
+	ID   string
+	Name string
+}
+
+// PolicyRule is an authorization server policy rule.
+//
+// It also keeps the whole rule as Okta returned it, so UpdatePolicyRule can PUT every field it
+// does not own unchanged. A PolicyRule must therefore come from FindPolicyRule, GetPolicyRule or
+// UpdatePolicyRule; only InlineHookID is applied on update, the other exported fields are read-only.
+type PolicyRule struct {
+	ID       string
+	PolicyID string
+	Name     string
+	Status   string
+
+	// InlineHookID is actions.token.inlineHook.id; "" means no hook.
+	InlineHookID string
+
+	raw json.RawMessage
+}
+
+// Client is what the controller needs from Okta. Every method is safe for concurrent use.
+//
+// Errors: ErrNotFound (errors.Is) when the object is absent; otherwise use IsTransient (retry with
+// backoff) and IsTerminal (Okta rejected the request: the spec is wrong, retrying will not help).
+// An *APIError (errors.As) keeps Okta's errorCode and errorSummary. Error strings never contain
+// secrets.
+type Client interface {
+	// GetInlineHook reads a hook by ID, e.g. the one recorded in status, to observe drift.
+	// ErrNotFound if it was deleted.
+	GetInlineHook(ctx context.Context, id string) (*InlineHook, error)
+
+	// FindInlineHookByName lists token hooks (?type=com.okta.oauth2.tokens.transform) and returns
+	// the one with exactly this name: used to adopt a hook created before its ID was recorded.
+	// ErrNotFound if none; hooks of other types are never returned.
+	FindInlineHookByName(ctx context.Context, name string) (*InlineHook, error)
+
+	// CreateInlineHook creates a token hook from h (ID and Status are ignored). Okta creates it
+	// ACTIVE. Names are unique in an org: a duplicate is a terminal error.
+	CreateInlineHook(ctx context.Context, h InlineHook) (*InlineHook, error)
+
+	// UpdateInlineHook replaces the hook h.ID (full PUT: name, URL, auth header, secret, headers)
+	// when it drifted or its secret rotated. The secret is always sent. The status is unchanged.
+	UpdateInlineHook(ctx context.Context, h InlineHook) (*InlineHook, error)
+
+	// ActivateInlineHook sets the hook ACTIVE (idempotent). ErrNotFound if absent.
+	ActivateInlineHook(ctx context.Context, id string) (*InlineHook, error)
+
+	// DeactivateInlineHook sets the hook INACTIVE (idempotent): the step before DeleteInlineHook.
+	DeactivateInlineHook(ctx context.Context, id string) (*InlineHook, error)
+
+	// DeleteInlineHook deletes an INACTIVE hook; deleting an ACTIVE one is a terminal error.
+	// ErrNotFound if it is already gone, which a finalizer may treat as done.
+	DeleteInlineHook(ctx context.Context, id string) error
+
+	// FindPolicy finds an access policy of an authorization server by ID or, failing that, by
+	// exact name. ErrNotFound if the server or the policy is absent; ErrAmbiguous if the name
+	// matches several policies.
+	FindPolicy(ctx context.Context, authServerID, nameOrID string) (*Policy, error)
+
+	// FindPolicyRule finds a rule of a policy by ID or, failing that, by exact name.
+	// ErrNotFound if the server, policy or rule is absent; ErrAmbiguous if the name matches
+	// several rules.
+	FindPolicyRule(ctx context.Context, authServerID, policyID, nameOrID string) (*PolicyRule, error)
+
+	// GetPolicyRule reads a rule by ID, e.g. the one recorded in status. ErrNotFound if absent.
+	GetPolicyRule(ctx context.Context, authServerID, policyID, ruleID string) (*PolicyRule, error)
+
+	// UpdatePolicyRule PUTs r as read from Okta with r.InlineHookID applied ("" removes the hook)
+	// and every other field unchanged. Read the rule just before, so the PUT does not revert
+	// someone else's edit.
+	UpdatePolicyRule(ctx context.Context, authServerID string, r *PolicyRule) (*PolicyRule, error)
+}

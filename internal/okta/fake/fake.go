@@ -1,0 +1,126 @@
+// Package fake provides a function-field fake of okta.Client for unit tests that inject
+// results and errors. A method whose function is not set returns an error wrapping
+// ErrNotImplemented and naming the method, so a test fails loudly instead of passing on zero
+// values. For behaviour close to Okta, use internal/oktasim with the real client instead.
+package fake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/tokenhook/tokenhook/internal/okta"
+)
+
+// ErrNotImplemented is wrapped by the error of a method whose function is not set.
+var ErrNotImplemented = errors.New("fake okta client: method not set")
+
+// Client implements okta.Client by calling its function fields. It is safe for concurrent use
+// if the functions are.
+type Client struct {
+	GetInlineHookFn        func(ctx context.Context, id string) (*okta.InlineHook, error)
+	FindInlineHookByNameFn func(ctx context.Context, name string) (*okta.InlineHook, error)
+	CreateInlineHookFn     func(ctx context.Context, h okta.InlineHook) (*okta.InlineHook, error)
+	UpdateInlineHookFn     func(ctx context.Context, h okta.InlineHook) (*okta.InlineHook, error)
+	ActivateInlineHookFn   func(ctx context.Context, id string) (*okta.InlineHook, error)
+	DeactivateInlineHookFn func(ctx context.Context, id string) (*okta.InlineHook, error)
+	DeleteInlineHookFn     func(ctx context.Context, id string) error
+	FindPolicyFn           func(ctx context.Context, authServerID, nameOrID string) (*okta.Policy, error)
+	FindPolicyRuleFn       func(ctx context.Context, authServerID, policyID, nameOrID string) (*okta.PolicyRule, error)
+	GetPolicyRuleFn        func(ctx context.Context, authServerID, policyID, ruleID string) (*okta.PolicyRule, error)
+	UpdatePolicyRuleFn     func(ctx context.Context, authServerID string, r *okta.PolicyRule) (*okta.PolicyRule, error)
+}
+
+var _ okta.Client = (*Client)(nil)
+
+func notSet(method string) error {
+	return fmt.Errorf("fake.Client.%s called but %sFn is not set: %w", method, method, ErrNotImplemented)
+}
+
+// GetInlineHook calls GetInlineHookFn.
+func (c *Client) GetInlineHook(ctx context.Context, id string) (*okta.InlineHook, error) {
+	if c.GetInlineHookFn == nil {
+		return nil, notSet("GetInlineHook")
+	}
+	return c.GetInlineHookFn(ctx, id)
+}
+
+// FindInlineHookByName calls FindInlineHookByNameFn.
+func (c *Client) FindInlineHookByName(ctx context.Context, name string) (*okta.InlineHook, error) {
+	if c.FindInlineHookByNameFn == nil {
+		return nil, notSet("FindInlineHookByName")
+	}
+	return c.FindInlineHookByNameFn(ctx, name)
+}
+
+// CreateInlineHook calls CreateInlineHookFn.
+func (c *Client) CreateInlineHook(ctx context.Context, h okta.InlineHook) (*okta.InlineHook, error) {
+	if c.CreateInlineHookFn == nil {
+		return nil, notSet("CreateInlineHook")
+	}
+	return c.CreateInlineHookFn(ctx, h)
+}
+
+// UpdateInlineHook calls UpdateInlineHookFn.
+func (c *Client) UpdateInlineHook(ctx context.Context, h okta.InlineHook) (*okta.InlineHook, error) {
+	if c.UpdateInlineHookFn == nil {
+		return nil, notSet("UpdateInlineHook")
+	}
+	return c.UpdateInlineHookFn(ctx, h)
+}
+
+// ActivateInlineHook calls ActivateInlineHookFn.
+func (c *Client) ActivateInlineHook(ctx context.Context, id string) (*okta.InlineHook, error) {
+	if c.ActivateInlineHookFn == nil {
+		return nil, notSet("ActivateInlineHook")
+	}
+	return c.ActivateInlineHookFn(ctx, id)
+}
+
+// DeactivateInlineHook calls DeactivateInlineHookFn.
+func (c *Client) DeactivateInlineHook(ctx context.Context, id string) (*okta.InlineHook, error) {
+	if c.DeactivateInlineHookFn == nil {
+		return nil, notSet("DeactivateInlineHook")
+	}
+	return c.DeactivateInlineHookFn(ctx, id)
+}
+
+// DeleteInlineHook calls DeleteInlineHookFn.
+func (c *Client) DeleteInlineHook(ctx context.Context, id string) error {
+	if c.DeleteInlineHookFn == nil {
+		return notSet("DeleteInlineHook")
+	}
+	return c.DeleteInlineHookFn(ctx, id)
+}
+
+// FindPolicy calls FindPolicyFn.
+func (c *Client) FindPolicy(ctx context.Context, authServerID, nameOrID string) (*okta.Policy, error) {
+	if c.FindPolicyFn == nil {
+		return nil, notSet("FindPolicy")
+	}
+	return c.FindPolicyFn(ctx, authServerID, nameOrID)
+}
+
+// FindPolicyRule calls FindPolicyRuleFn.
+func (c *Client) FindPolicyRule(ctx context.Context, authServerID, policyID, nameOrID string) (*okta.PolicyRule, error) {
+	if c.FindPolicyRuleFn == nil {
+		return nil, notSet("FindPolicyRule")
+	}
+	return c.FindPolicyRuleFn(ctx, authServerID, policyID, nameOrID)
+}
+
+// GetPolicyRule calls GetPolicyRuleFn.
+func (c *Client) GetPolicyRule(ctx context.Context, authServerID, policyID, ruleID string) (*okta.PolicyRule, error) {
+	if c.GetPolicyRuleFn == nil {
+		return nil, notSet("GetPolicyRule")
+	}
+	return c.GetPolicyRuleFn(ctx, authServerID, policyID, ruleID)
+}
+
+// UpdatePolicyRule calls UpdatePolicyRuleFn.
+func (c *Client) UpdatePolicyRule(ctx context.Context, authServerID string, r *okta.PolicyRule) (*okta.PolicyRule, error) {
+	if c.UpdatePolicyRuleFn == nil {
+		return nil, notSet("UpdatePolicyRule")
+	}
+	return c.UpdatePolicyRuleFn(ctx, authServerID, r)
+}

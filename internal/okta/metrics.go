@@ -1,0 +1,171 @@
+package okta
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Outcomes of a call, as counted by Metrics.
+const (
+	OutcomeOK        = "ok"
+	OutcomeNotFound  = "not_found"
+	OutcomeTransient = "transient"
+	OutcomeTerminal  = "terminal"
+	OutcomeError     = "error" // neither transient nor terminal, e.g. a TLS trust failure
+)
+
+// Outcome classifies err the way Metrics counts it.
+func Outcome(err error) string {
+	switch {
+	case err == nil:
+		return OutcomeOK
+	case errors.Is(err, ErrNotFound):
+		return OutcomeNotFound
+	case IsTerminal(err):
+		return OutcomeTerminal
+	case IsTransient(err):
+		return OutcomeTransient
+	}
+	return OutcomeError
+}
+
+// Metrics counts Okta calls by operation and outcome and times them by operation. One call can
+// be several HTTP requests (429 retries, the PrivateKey token request).
+type Metrics struct {
+	calls    *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// NewMetrics creates the metrics and registers them with reg, if not nil. Registering twice with
+// the same registry reuses the metrics already there.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokenhook_okta_calls_total",
+			Help: "Okta management API calls by operation and outcome (ok, not_found, transient, terminal, error).",
+		}, []string{"operation", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tokenhook_okta_call_duration_seconds",
+			Help:    "Duration of Okta management API calls, retries included, by operation.",
+			Buckets: prometheus.ExponentialBuckets(0.025, 2, 11), // 25ms to ~25s
+		}, []string{"operation"}),
+	}
+	if reg != nil {
+		m.calls = register(reg, m.calls)
+		m.duration = register(reg, m.duration)
+	}
+	return m
+}
+
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic(err) // a name clash with another collector is a programming error
+	}
+	return c
+}
+
+func (m *Metrics) observe(op string, start time.Time, err error) {
+	m.calls.WithLabelValues(op, Outcome(err)).Inc()
+	m.duration.WithLabelValues(op).Observe(time.Since(start).Seconds())
+}
+
+// Instrument returns c with every call counted and timed in m. A nil m returns c unchanged.
+func Instrument(c Client, m *Metrics) Client {
+	if m == nil {
+		return c
+	}
+	return &instrumented{next: c, m: m}
+}
+
+type instrumented struct {
+	next Client
+	m    *Metrics
+}
+
+var _ Client = (*instrumented)(nil)
+
+func (i *instrumented) GetInlineHook(ctx context.Context, id string) (*InlineHook, error) {
+	start := time.Now()
+	out, err := i.next.GetInlineHook(ctx, id)
+	i.m.observe("get_inline_hook", start, err)
+	return out, err
+}
+
+func (i *instrumented) FindInlineHookByName(ctx context.Context, name string) (*InlineHook, error) {
+	start := time.Now()
+	out, err := i.next.FindInlineHookByName(ctx, name)
+	i.m.observe("find_inline_hook_by_name", start, err)
+	return out, err
+}
+
+func (i *instrumented) CreateInlineHook(ctx context.Context, h InlineHook) (*InlineHook, error) {
+	start := time.Now()
+	out, err := i.next.CreateInlineHook(ctx, h)
+	i.m.observe("create_inline_hook", start, err)
+	return out, err
+}
+
+func (i *instrumented) UpdateInlineHook(ctx context.Context, h InlineHook) (*InlineHook, error) {
+	start := time.Now()
+	out, err := i.next.UpdateInlineHook(ctx, h)
+	i.m.observe("update_inline_hook", start, err)
+	return out, err
+}
+
+func (i *instrumented) ActivateInlineHook(ctx context.Context, id string) (*InlineHook, error) {
+	start := time.Now()
+	out, err := i.next.ActivateInlineHook(ctx, id)
+	i.m.observe("activate_inline_hook", start, err)
+	return out, err
+}
+
+func (i *instrumented) DeactivateInlineHook(ctx context.Context, id string) (*InlineHook, error) {
+	start := time.Now()
+	out, err := i.next.DeactivateInlineHook(ctx, id)
+	i.m.observe("deactivate_inline_hook", start, err)
+	return out, err
+}
+
+func (i *instrumented) DeleteInlineHook(ctx context.Context, id string) error {
+	start := time.Now()
+	err := i.next.DeleteInlineHook(ctx, id)
+	i.m.observe("delete_inline_hook", start, err)
+	return err
+}
+
+func (i *instrumented) FindPolicy(ctx context.Context, authServerID, nameOrID string) (*Policy, error) {
+	start := time.Now()
+	out, err := i.next.FindPolicy(ctx, authServerID, nameOrID)
+	i.m.observe("find_policy", start, err)
+	return out, err
+}
+
+func (i *instrumented) FindPolicyRule(ctx context.Context, authServerID, policyID, nameOrID string) (*PolicyRule, error) {
+	start := time.Now()
+	out, err := i.next.FindPolicyRule(ctx, authServerID, policyID, nameOrID)
+	i.m.observe("find_policy_rule", start, err)
+	return out, err
+}
+
+func (i *instrumented) GetPolicyRule(ctx context.Context, authServerID, policyID, ruleID string) (*PolicyRule, error) {
+	start := time.Now()
+	out, err := i.next.GetPolicyRule(ctx, authServerID, policyID, ruleID)
+	i.m.observe("get_policy_rule", start, err)
+	return out, err
+}
+
+func (i *instrumented) UpdatePolicyRule(ctx context.Context, authServerID string, r *PolicyRule) (*PolicyRule, error) {
+	start := time.Now()
+	out, err := i.next.UpdatePolicyRule(ctx, authServerID, r)
+	i.m.observe("update_policy_rule", start, err)
+	return out, err
+}

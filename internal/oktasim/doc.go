@@ -1,0 +1,38 @@
+// Package oktasim simulates an Okta org's management API closely enough that the real
+// okta-sdk-golang/v2 client, unmodified, cannot tell it from Okta for the calls the operator
+// makes. Tests, demos and benchmarks use it instead of an Okta org.
+//
+// What it models, per ../shared/okta/SPEC.md (sections 4 to 6 and 9):
+//   - /api/v1/inlineHooks: list (with ?type=), create (200, ACTIVE), get, full PUT, activate,
+//     deactivate, delete (INACTIVE only, 204). IDs are cal… (20 characters); names are unique;
+//     type is immutable; authScheme.value and clientSecret are write-only and never answered;
+//     at most Options.HookLimit hooks.
+//   - /api/v1/authorizationServers/{id} with its policies and rules: list, get, create (201), full
+//     PUT, delete, lifecycle (204, no body). Priorities stay contiguous from 1. Rule PUTs accept
+//     null lifetimes (SDK v2 sends them) and apply Okta's defaults.
+//   - Okta error bodies and codes (E0000001 validation, E0000003 malformed body, E0000006,
+//     E0000007 not found, E0000011 invalid token, E0000047 rate limit) with Content-Type
+//     application/json;charset=UTF-8; X-Rate-Limit-* and X-Okta-Request-Id on every response; an
+//     optional per-minute rate limit whose 429s carry Date and X-Rate-Limit-Reset.
+//   - Authentication by "SSWS <token>", or by a Bearer token from POST /oauth2/v1/token
+//     (client_credentials with a private_key_jwt assertion verified against a registered key),
+//     which is the SDK's PrivateKey mode.
+//   - A new org's seeds: authorization server "default" with "Default Policy" and "Default
+//     Policy Rule".
+//
+// Where Okta's behaviour is unconfirmed the simulator takes the stricter reading, so the operator
+// cannot come to depend on leniency: deleting an ACTIVE hook, or a hook a rule still uses, is 400
+// E0000001; a hook PUT must resend authScheme.value; a duplicate hook name is 400 E0000001; a rule's
+// inline hook must exist and be a token hook.
+//
+// For tests: Calls (a log of method, path, status, time), SetFaults (deterministic 5xx, 429,
+// latency and dropped connections per endpoint), snapshots that include stored secrets (Hook,
+// Rule, …), and direct edits that play an admin in the Okta console (AddHook, UpdateHook,
+// RemoveHook, AddAuthServer, AddPolicy, AddRule, UpdateRule, AddServiceApp).
+//
+// Layout: model.go and org.go hold the org (authorization servers → policies → rules, and hooks
+// with their secrets) behind one mutex with lookup methods; validate.go holds Okta's rules;
+// api_*.go and wire.go are the HTTP API; sim.go is the request pipeline. Token minting (the
+// /oauth2/{id}/v1/token endpoints that run a rule's inline hook) can be added beside them,
+// reading the same org.
+package oktasim

@@ -1,0 +1,270 @@
+package oktasim
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"unicode"
+)
+
+const (
+	hookVersion = "1.0.0"
+	ruleType    = "RESOURCE_ACCESS"
+	policyType  = "OAUTH_AUTHORIZATION_POLICY"
+)
+
+const (
+	channelHTTP  = "HTTP"
+	channelOAuth = "OAUTH"
+)
+
+// Headers Okta sets on hook calls itself, so a hook may not configure them.
+var reservedHookHeaders = []string{"accept", "content-type", "content-length", "host"}
+
+// validateHookLocked checks a create (existing == nil) or full replace like Okta, filling
+// defaults (method POST, type kept on replace).
+func (o *org) validateHookLocked(spec *HookSpec, existing *Hook) *Error {
+	v := &validation{}
+	switch {
+	case strings.TrimSpace(spec.Name) == "":
+		v.add("name", "The field cannot be left blank")
+	case len(spec.Name) > 255:
+		v.add("name", "The field cannot exceed 255 characters")
+	default:
+		for _, h := range o.hooks {
+			if h.Name == spec.Name && (existing == nil || h.ID != existing.ID) {
+				v.add("name", "An object with this field already exists in the current organization")
+			}
+		}
+	}
+	switch {
+	case existing != nil && spec.Type == "":
+		spec.Type = existing.Type
+	case existing != nil && spec.Type != existing.Type:
+		v.add("type", "The type of an inline hook cannot be changed")
+	case spec.Type == "":
+		v.add("type", "The field cannot be left blank")
+	case !slices.Contains(hookTypes, spec.Type):
+		v.add("type", "Invalid inline hook type: %s", spec.Type)
+	}
+	if spec.Version != hookVersion {
+		v.add("version", "The only supported version is %s", hookVersion)
+	}
+	validateChannel(v, &spec.Channel)
+	return v.err()
+}
+
+func validateChannel(v *validation, c *Channel) {
+	if c.Version != hookVersion {
+		v.add("channel.version", "The only supported version is %s", hookVersion)
+	}
+	validateHookURI(v, "channel.config.uri", c.URI)
+	if c.Method == "" {
+		c.Method = http.MethodPost
+	} else if c.Method != http.MethodPost {
+		v.add("channel.config.method", "Only POST is supported")
+	}
+	for i, h := range c.Headers {
+		switch {
+		case !isToken(h.Key):
+			v.add("channel.config.headers", "Header %d has an invalid name", i)
+		case slices.Contains(reservedHookHeaders, strings.ToLower(h.Key)):
+			v.add("channel.config.headers", "Header %s is reserved", h.Key)
+		case h.Value == "":
+			v.add("channel.config.headers", "Header %s has no value", h.Key)
+		}
+	}
+	switch c.Type {
+	case channelHTTP:
+		if c.OAuth != nil {
+			v.add("channel.config", "OAuth settings need channel type OAUTH")
+		}
+		if a := c.AuthScheme; a != nil {
+			if !strings.EqualFold(a.Type, "HEADER") {
+				v.add("channel.config.authScheme.type", "The only supported type is HEADER")
+			}
+			if !isToken(a.Key) {
+				v.add("channel.config.authScheme.key", "The field must be a header name")
+			} else if slices.Contains(reservedHookHeaders, strings.ToLower(a.Key)) {
+				v.add("channel.config.authScheme.key", "Header %s is reserved", a.Key)
+			}
+			// Write-only: a replace that leaves it out would lose the secret, so both create and
+			// replace must send it.
+			if a.Value == "" {
+				v.add("channel.config.authScheme.value", "The field cannot be left blank")
+			}
+		}
+	case channelOAuth:
+		if c.AuthScheme != nil {
+			v.add("channel.config.authScheme", "The field must be null for channel type OAUTH")
+		}
+		o := c.OAuth
+		if o == nil {
+			v.add("channel.config", "OAuth settings are required for channel type OAUTH")
+			return
+		}
+		validateHookURI(v, "channel.config.tokenUrl", o.TokenURL)
+		if o.ClientID == "" {
+			v.add("channel.config.clientId", "The field cannot be left blank")
+		}
+		switch o.AuthType {
+		case "client_secret_post":
+			if o.ClientSecret == "" {
+				v.add("channel.config.clientSecret", "The field cannot be left blank")
+			}
+		case "private_key_jwt":
+			if o.HookKeyID == "" {
+				v.add("channel.config.hookKeyId", "The field cannot be left blank")
+			}
+		default:
+			v.add("channel.config.authType", "Must be client_secret_post or private_key_jwt")
+		}
+	case "":
+		v.add("channel.type", "The field cannot be left blank")
+	default:
+		v.add("channel.type", "Must be HTTP or OAUTH")
+	}
+}
+
+func validateHookURI(v *validation, field, uri string) {
+	u, err := url.Parse(uri)
+	switch {
+	case uri == "":
+		v.add(field, "The field cannot be left blank")
+	case len(uri) > 1024:
+		v.add(field, "The field cannot exceed 1024 characters")
+	case strings.IndexFunc(uri, unicode.IsSpace) >= 0:
+		v.add(field, "The URI must not contain whitespace")
+	case err != nil || u.Host == "":
+		v.add(field, "The URI is not valid")
+	case u.Scheme != "https":
+		v.add(field, "The URI must use HTTPS")
+	}
+}
+
+// tokenPunct are the punctuation characters allowed in an HTTP header name (RFC 9110 token).
+const tokenPunct = "!#$%&'*+-.^_`|~"
+
+// isToken reports whether s is a valid HTTP header name.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r > unicode.MaxASCII {
+			return false
+		}
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune(tokenPunct, r) {
+			return false
+		}
+	}
+	return true
+}
+
+func validateStatus(v *validation, status string) {
+	if status != "" && status != StatusActive && status != StatusInactive {
+		v.add("status", "Must be ACTIVE or INACTIVE")
+	}
+}
+
+func validatePolicy(spec *PolicySpec, create bool) *Error {
+	v := &validation{}
+	switch {
+	case strings.TrimSpace(spec.Name) == "":
+		v.add("name", "The field cannot be left blank")
+	case len(spec.Name) > 100:
+		v.add("name", "The field cannot exceed 100 characters")
+	}
+	switch {
+	case strings.TrimSpace(spec.Description) == "":
+		v.add("description", "The field cannot be left blank")
+	case len(spec.Description) > 255:
+		v.add("description", "The field cannot exceed 255 characters")
+	}
+	if len(spec.Clients) == 0 {
+		v.add("conditions.clients.include", "The field cannot be left blank")
+	}
+	if spec.Priority < 0 {
+		v.add("priority", "Must be a positive number")
+	}
+	if create {
+		validateStatus(v, spec.Status)
+	}
+	return v.err()
+}
+
+var grantTypes = []string{
+	"authorization_code", "implicit", "password", "client_credentials", "refresh_token",
+	"interaction_code",
+	"urn:ietf:params:oauth:grant-type:saml2-bearer",
+	"urn:ietf:params:oauth:grant-type:token-exchange",
+	"urn:ietf:params:oauth:grant-type:device_code",
+	"urn:ietf:params:oauth:grant-type:jwt-bearer",
+	"urn:okta:params:oauth:grant-type:otp",
+	"urn:okta:params:oauth:grant-type:oob",
+}
+
+func applyLifetimeDefaults(t *TokenActions) {
+	if t.AccessTokenLifetimeMinutes == 0 {
+		t.AccessTokenLifetimeMinutes = DefaultAccessTokenLifetimeMinutes
+	}
+	if t.RefreshTokenWindowMinutes == 0 {
+		t.RefreshTokenWindowMinutes = DefaultRefreshTokenWindowMinutes
+	}
+}
+
+// validateRuleLocked checks a rule create or full replace. Lifetimes must already have their
+// defaults: the HTTP API fills them for null fields, the Go API for zero ones.
+func (o *org) validateRuleLocked(spec *RuleSpec, create bool) *Error {
+	v := &validation{}
+	switch {
+	case strings.TrimSpace(spec.Name) == "":
+		v.add("name", "The field cannot be left blank")
+	case len(spec.Name) > 255:
+		v.add("name", "The field cannot exceed 255 characters")
+	}
+	if spec.Priority < 0 {
+		v.add("priority", "Must be a positive number")
+	}
+	if create {
+		validateStatus(v, spec.Status)
+	}
+	c := spec.Conditions
+	if len(c.GrantTypes) == 0 {
+		v.add("conditions.grantTypes.include", "The field cannot be left blank")
+	}
+	for _, g := range c.GrantTypes {
+		if !slices.Contains(grantTypes, g) {
+			v.add("conditions.grantTypes.include", "Invalid grant type: %s", g)
+		}
+	}
+	if len(c.Scopes) == 0 {
+		v.add("conditions.scopes.include", "The field cannot be left blank")
+	}
+	if len(c.Users.Include) == 0 && len(c.Groups.Include) == 0 {
+		v.add("conditions.people", "Include at least one user or group")
+	}
+
+	t := spec.Token
+	if t.AccessTokenLifetimeMinutes < 5 || t.AccessTokenLifetimeMinutes > 1440 {
+		v.add("actions.token.accessTokenLifetimeMinutes", "Must be between 5 and 1440")
+	}
+	if t.RefreshTokenLifetimeMinutes != 0 && t.RefreshTokenLifetimeMinutes < t.AccessTokenLifetimeMinutes {
+		v.add("actions.token.refreshTokenLifetimeMinutes", "Must be 0 (unlimited) or at least the access token lifetime")
+	}
+	if t.RefreshTokenWindowMinutes < 5 || t.RefreshTokenWindowMinutes > 2628000 ||
+		(t.RefreshTokenLifetimeMinutes != 0 && t.RefreshTokenWindowMinutes > t.RefreshTokenLifetimeMinutes) {
+		v.add("actions.token.refreshTokenWindowMinutes", "Must be between 5 and 2628000 and at most the refresh token lifetime")
+	}
+	if t.InlineHookID != "" {
+		h := o.hookLocked(t.InlineHookID)
+		switch {
+		case h == nil:
+			v.add("actions.token.inlineHook.id", "Inline hook %s does not exist", t.InlineHookID)
+		case h.Type != HookTypeToken:
+			v.add("actions.token.inlineHook.id", "Inline hook %s is not of type %s", t.InlineHookID, HookTypeToken)
+		}
+	}
+	return v.err()
+}
