@@ -81,6 +81,12 @@ bench-operator: envtest ## The operator at 1, 10, 100 and 300 TokenHooks over si
 bench-hook: ## Load benchmark of the hook server against a trivial server, on loopback.
 	go run ./hack/benchhook
 
+##@ Demo
+
+.PHONY: demo
+demo: envtest ## The main job: the whole scenario on this machine (control plane, Okta simulator, operator, hook server). DEMO_ARGS=-keep keeps it running.
+	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" go run ./hack/demo $(DEMO_ARGS)
+
 ##@ Build
 
 .PHONY: build

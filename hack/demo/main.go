@@ -1,0 +1,263 @@
+// Command demo runs the reference scenario for a person, on one machine
+// with no cluster and no Okta account: it starts the local control plane,
+// the Okta simulator, the operator and the hook server, applies
+// config/samples/, logs in as a patient and as a visitor, and prints the two
+// ID tokens side by side with the patientID claim highlighted.
+//
+// With OKTA_ORG_URL and OKTA_API_TOKEN set, the operator registers the hook
+// in that real Okta org instead (see -help).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
+	"github.com/tokenhook/tokenhook/internal/localstack"
+	"github.com/tokenhook/tokenhook/internal/oktasim"
+)
+
+const (
+	namespace = "tokenhook-demo"
+	clientID  = "clinic-portal"
+	password  = "demo-password-1"
+	patient   = "ada.lovelace@example.com" // a patient in config/samples
+	visitor   = "sam.visitor@example.com"  // not a patient
+)
+
+func main() {
+	keep := flag.Bool("keep", false, "keep everything running after the logins, and print a kubeconfig to explore with kubectl")
+	verbose := flag.Bool("v", false, "show the operator's and the hook server's logs")
+	flag.Usage = func() {
+		fmt.Fprintf(os.Stderr, `Usage: go run ./hack/demo [-keep] [-v]
+
+Runs the tokenhook scenario locally against the Okta simulator.
+
+To register against a real Okta org instead, set OKTA_ORG_URL and OKTA_API_TOKEN,
+and TOKENHOOK_EXTERNAL_URL to a public https URL that forwards to this machine's
+hook ingress (printed at start). The sample TokenHook then links the "Default
+Policy Rule" of the "default" authorization server in that org; deleting it
+(Ctrl-C with -keep, or at the end) removes the hook again.
+
+Flags:
+`)
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if err := run(*keep, *verbose); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func run(keep, verbose bool) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	opts := localstack.Options{
+		Progress: os.Stderr, OktaOrgURL: os.Getenv("OKTA_ORG_URL"), OktaAPIToken: os.Getenv("OKTA_API_TOKEN"),
+		ExternalURL: os.Getenv("TOKENHOOK_EXTERNAL_URL"),
+	}
+	if verbose {
+		opts.ProcessLog = os.Stderr
+	}
+	if (opts.OktaOrgURL == "") != (opts.OktaAPIToken == "") {
+		return fmt.Errorf("set both OKTA_ORG_URL and OKTA_API_TOKEN, or neither")
+	}
+	real := opts.OktaOrgURL != ""
+	if real && os.Getenv("TOKENHOOK_EXTERNAL_URL") == "" {
+		return fmt.Errorf("with a real Okta org, set TOKENHOOK_EXTERNAL_URL: Okta must reach the hook over public https")
+	}
+	start := time.Now()
+	stack, err := localstack.Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer stack.Stop()
+	k8s := stack.Client
+
+	if !real {
+		step("adding a patient, a visitor and the clinic portal app to the simulated org")
+		for _, login := range []string{patient, visitor} {
+			first, last := nameOf(login)
+			if _, err := stack.Sim.AddUser(oktasim.UserSpec{Login: login, Password: password, FirstName: first, LastName: last, Email: login}); err != nil {
+				return err
+			}
+		}
+		if err := stack.Sim.AddClient(oktasim.ClientSpec{ClientID: clientID, Name: "Clinic portal", GrantTypes: []string{"password"}}); err != nil {
+			return err
+		}
+	}
+
+	step("applying config/samples/ in namespace " + namespace)
+	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
+		return err
+	}
+	th, err := stack.ApplySamples(ctx, namespace)
+	if err != nil {
+		return err
+	}
+	defer cleanUp(k8s, th)
+
+	step("waiting for the TokenHook to be Ready")
+	if err := waitReady(ctx, k8s, th); err != nil {
+		return err
+	}
+	got := &v1.TokenHook{}
+	if err := k8s.Get(ctx, client.ObjectKeyFromObject(th), got); err != nil {
+		return err
+	}
+	step(fmt.Sprintf("Ready in %s: inline hook %s, policy rule %s, %d patients, %d hook server replicas",
+		time.Since(start).Round(time.Second), got.Status.InlineHookID, got.Status.RuleID, got.Status.Patients, got.Status.ReadyReplicas))
+
+	if !real {
+		step("logging in as a patient and as a visitor (password grant, tokens verified with the org's JWKS)")
+		a, err := stack.Login(ctx, "default", clientID, patient, password)
+		if err != nil {
+			return fmt.Errorf("patient login: %w", err)
+		}
+		b, err := stack.Login(ctx, "default", clientID, visitor, password)
+		if err != nil {
+			return fmt.Errorf("visitor login: %w", err)
+		}
+		sideBySide(os.Stdout, "patient "+patient, a.IDToken, "visitor "+visitor, b.IDToken, got.Spec.Claim.Name)
+		if a.IDToken[got.Spec.Claim.Name] == nil || b.IDToken[got.Spec.Claim.Name] != nil {
+			return fmt.Errorf("unexpected result: only the patient's ID token should carry %s", got.Spec.Claim.Name)
+		}
+	}
+
+	if keep {
+		path := filepath.Join(os.TempDir(), "tokenhook-demo.kubeconfig")
+		if err := os.WriteFile(path, stack.Kubeconfig, 0o600); err != nil {
+			return err
+		}
+		fmt.Printf("\nEverything keeps running. Explore with:\n  export KUBECONFIG=%s\n  kubectl get tokenhooks -n %s -o wide\n", path, namespace)
+		if !real {
+			fmt.Printf("Okta simulator: %s (API token %s; users %s and %s, password %q, client %s)\n",
+				stack.OrgURL, stack.APIToken, patient, visitor, password, clientID)
+		}
+		fmt.Println("Ctrl-C stops it all.")
+		<-ctx.Done()
+	}
+	return nil
+}
+
+func waitReady(ctx context.Context, k8s client.Client, th *v1.TokenHook) error {
+	deadline := time.Now().Add(3 * time.Minute)
+	last := ""
+	for time.Now().Before(deadline) {
+		got := &v1.TokenHook{}
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(th), got); err == nil {
+			if meta.IsStatusConditionTrue(got.Status.Conditions, v1.ConditionReady) {
+				return nil
+			}
+			if c := meta.FindStatusCondition(got.Status.Conditions, v1.ConditionReady); c != nil && c.Message != last {
+				last = c.Message
+				step("  not yet: " + c.Message)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("the TokenHook was not Ready within 3 minutes (last: %s)", last)
+}
+
+// cleanUp deletes the TokenHook so the operator removes the hook from Okta.
+func cleanUp(k8s client.Client, th *v1.TokenHook) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	step("deleting the TokenHook (the operator unlinks the rule and deletes the inline hook)")
+	if err := k8s.Delete(ctx, th); client.IgnoreNotFound(err) != nil {
+		step("delete: " + err.Error())
+		return
+	}
+	for ctx.Err() == nil {
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(th), &v1.TokenHook{}); client.IgnoreNotFound(err) == nil && err != nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// sideBySide prints two tokens' claims in two columns, the claim in color.
+func sideBySide(w io.Writer, leftTitle string, left map[string]any, rightTitle string, right map[string]any, claim string) {
+	color := isTerminal()
+	mark := func(s string) string {
+		if color {
+			return "\033[1;32m" + s + "\033[0m"
+		}
+		return s + "   <=="
+	}
+	lines := func(m map[string]any) []string {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		out := make([]string, 0, len(keys))
+		for _, k := range keys {
+			v, _ := json.Marshal(m[k])
+			line := fmt.Sprintf("%s: %s", k, v)
+			if len(line) > 44 {
+				line = line[:41] + "..."
+			}
+			out = append(out, line)
+		}
+		return out
+	}
+	l, r := lines(left), lines(right)
+	const width = 46
+	fmt.Fprintf(w, "\n%-*s | %s\n%s-+-%s\n", width, "ID token of "+leftTitle, "ID token of "+rightTitle,
+		strings.Repeat("-", width), strings.Repeat("-", width))
+	for i := range max(len(l), len(r)) {
+		var a, b string
+		if i < len(l) {
+			a = l[i]
+		}
+		if i < len(r) {
+			b = r[i]
+		}
+		pa := fmt.Sprintf("%-*s", width, a)
+		if strings.HasPrefix(a, claim+":") {
+			pa = mark(a) + strings.Repeat(" ", max(0, width-len(a)))
+		}
+		fmt.Fprintf(w, "%s | %s\n", pa, b)
+	}
+	fmt.Fprintln(w)
+}
+
+func isTerminal() bool {
+	fi, err := os.Stdout.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0 && os.Getenv("NO_COLOR") == ""
+}
+
+func nameOf(login string) (first, last string) {
+	local, _, _ := strings.Cut(login, "@")
+	first, last, _ = strings.Cut(local, ".")
+	up := func(s string) string {
+		if s == "" {
+			return s
+		}
+		return strings.ToUpper(s[:1]) + s[1:]
+	}
+	return up(first), up(last)
+}
+
+func step(msg string) { fmt.Fprintf(os.Stderr, "[%s] %s\n", time.Now().Format("15:04:05"), msg) }

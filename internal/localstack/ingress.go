@@ -1,0 +1,125 @@
+package localstack
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Ingress stands in for the user's Ingress or gateway: it terminates TLS for
+// the hook URLs Okta calls and forwards each path to its hook server pods,
+// round-robin, as a Service would.
+type Ingress struct {
+	// URL is the ingress's base URL, https://127.0.0.1:<port>.
+	URL string
+	// CACertPEM signed the ingress certificate; Okta (the simulator) trusts it.
+	CACertPEM []byte
+
+	srv    *http.Server
+	mu     sync.RWMutex
+	routes map[string]func() []string // path -> backend addresses
+	next   atomic.Uint64
+}
+
+func startIngress() (*Ingress, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	cert, caPEM, err := selfSigned()
+	if err != nil {
+		return nil, err
+	}
+	in := &Ingress{URL: "https://" + ln.Addr().String(), CACertPEM: caPEM, routes: map[string]func() []string{}}
+	in.srv = &http.Server{
+		Handler:           in,
+		ReadHeaderTimeout: 5 * time.Second,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+	}
+	go func() { _ = in.srv.ServeTLS(ln, "", "") }()
+	return in, nil
+}
+
+// Route sends requests for path to the addresses backends returns.
+func (in *Ingress) Route(path string, backends func() []string) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.routes[path] = backends
+}
+
+// Unroute removes a path.
+func (in *Ingress) Unroute(path string) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	delete(in.routes, path)
+}
+
+func (in *Ingress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	in.mu.RLock()
+	backends, ok := in.routes[r.URL.Path]
+	in.mu.RUnlock()
+	if !ok {
+		http.Error(w, "no route for this path", http.StatusNotFound)
+		return
+	}
+	addrs := backends()
+	if len(addrs) == 0 {
+		http.Error(w, "no ready backend", http.StatusServiceUnavailable)
+		return
+	}
+	addr := addrs[in.next.Add(1)%uint64(len(addrs))]
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: addr})
+	proxy.ServeHTTP(w, r)
+}
+
+// Close stops the ingress.
+func (in *Ingress) Close() error {
+	if err := in.srv.Close(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// selfSigned makes a CA-signed-by-itself certificate for 127.0.0.1.
+func selfSigned() (tls.Certificate, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "tokenhook local ingress"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		DNSNames:              []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("ingress certificate: %w", err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key},
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
+}

@@ -1,0 +1,188 @@
+// Package e2e runs the reference scenario end to end on one machine: the
+// local control plane, the Okta simulator minting real signed tokens, the
+// operator, and the hook server run exactly as its Deployment says. A
+// patient's login gets the patientID claim; anyone else's does not.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
+	"github.com/tokenhook/tokenhook/internal/localstack"
+	"github.com/tokenhook/tokenhook/internal/oktasim"
+	"github.com/tokenhook/tokenhook/internal/testenv"
+)
+
+const (
+	ns        = "clinic"
+	clientID  = "clinic-portal"
+	password  = "correct horse battery staple"
+	patient   = "ada.lovelace@example.com" // in config/samples' patient list as PT-100001
+	patientID = "PT-100001"
+	visitor   = "sam.visitor@example.com" // not a patient
+)
+
+func TestPatientLoginEndToEnd(t *testing.T) {
+	if _, err := testenv.Assets(); err != nil {
+		testenv.Unavailable(t, err)
+	}
+	ctx := context.Background()
+	var logs testLog
+	if os.Getenv("TEST_LOG") != "" {
+		logs.t = t
+	}
+	stack, err := localstack.Start(ctx, localstack.Options{Progress: &logs, ProcessLog: &logs, DriftInterval: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("start the local stack: %v", err)
+	}
+	t.Cleanup(stack.Stop)
+	k8s := stack.Client
+
+	for _, login := range []string{patient, visitor} {
+		if _, err := stack.Sim.AddUser(oktasim.UserSpec{Login: login, Password: password, FirstName: "Test", LastName: "User", Email: login}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stack.Sim.AddClient(oktasim.ClientSpec{ClientID: clientID, Name: "Clinic portal", GrantTypes: []string{"password"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	th, err := stack.ApplySamples(ctx, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := client.ObjectKeyFromObject(th)
+	eventually(t, 2*time.Minute, func() error {
+		got := &v1.TokenHook{}
+		if err := k8s.Get(ctx, key, got); err != nil {
+			return err
+		}
+		if !meta.IsStatusConditionTrue(got.Status.Conditions, v1.ConditionReady) {
+			return fmt.Errorf("TokenHook not Ready: %v", got.Status.Conditions)
+		}
+		if got.Status.ReadyReplicas < 1 {
+			return fmt.Errorf("no ready hook server replica")
+		}
+		return nil
+	})
+
+	claimOf := func(login string) (any, bool) {
+		t.Helper()
+		tokens, err := stack.Login(ctx, "default", clientID, login, password)
+		if err != nil {
+			t.Fatalf("login %s: %v", login, err)
+		}
+		if _, ok := tokens.AccessToken["patientID"]; ok {
+			t.Errorf("the access token got the claim; the sample asks for the ID token only")
+		}
+		v, ok := tokens.IDToken["patientID"]
+		return v, ok
+	}
+
+	t.Run("a patient's ID token carries the patient ID", func(t *testing.T) {
+		if v, ok := claimOf(patient); !ok || v != patientID {
+			t.Errorf("patientID = %v (present %v), want %s", v, ok, patientID)
+		}
+	})
+	t.Run("anyone else's token has no patientID", func(t *testing.T) {
+		if v, ok := claimOf(visitor); ok {
+			t.Errorf("a non-patient got patientID %v", v)
+		}
+	})
+
+	t.Run("a ConfigMap edit reaches the running hook server without a restart", func(t *testing.T) {
+		dep := &appsv1.Deployment{}
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: th.Name + "-hookserver"}, dep); err != nil {
+			t.Fatal(err)
+		}
+		generation := dep.Generation
+		eventually(t, 10*time.Second, func() error {
+			cm := &corev1.ConfigMap{}
+			if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: th.Spec.Patients.ConfigMapRef.Name}, cm); err != nil {
+				return err
+			}
+			cm.Data[th.Spec.Patients.ConfigMapRef.Key] += visitor + ",PT-200001\n"
+			return k8s.Update(ctx, cm)
+		})
+		eventually(t, time.Minute, func() error {
+			if v, ok := claimOf(visitor); !ok || v != "PT-200001" {
+				return fmt.Errorf("the new patient's claim = %v (present %v)", v, ok)
+			}
+			return nil
+		})
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(dep), dep); err != nil {
+			t.Fatal(err)
+		}
+		if dep.Generation != generation {
+			t.Errorf("the Deployment changed (generation %d -> %d): the edit caused a rollout", generation, dep.Generation)
+		}
+	})
+
+	t.Run("deleting the TokenHook unlinks the rule and stops the claim", func(t *testing.T) {
+		got := &v1.TokenHook{}
+		if err := k8s.Get(ctx, key, got); err != nil {
+			t.Fatal(err)
+		}
+		policyID, ruleID, hookID := got.Status.PolicyID, got.Status.RuleID, got.Status.InlineHookID
+		if err := k8s.Delete(ctx, got); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, time.Minute, func() error {
+			if err := k8s.Get(ctx, key, &v1.TokenHook{}); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("TokenHook still there (%w)", err)
+			}
+			return nil
+		})
+		rule, err := stack.Sim.Rule("default", policyID, ruleID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rule.Token.InlineHookID != "" {
+			t.Errorf("the rule still calls %s", rule.Token.InlineHookID)
+		}
+		if _, err := stack.Sim.Hook(hookID); err == nil {
+			t.Errorf("the inline hook %s is still in Okta", hookID)
+		}
+		if v, ok := claimOf(patient); ok {
+			t.Errorf("after delete, a patient still gets patientID %v", v)
+		}
+	})
+}
+
+func eventually(t *testing.T, timeout time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", timeout, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// testLog sends the stack's output to the test log when TEST_LOG is set.
+type testLog struct{ t *testing.T }
+
+func (l *testLog) Write(p []byte) (int, error) {
+	if l.t != nil {
+		l.t.Log(string(p))
+	}
+	return len(p), nil
+}
