@@ -21,7 +21,7 @@ type Tokens struct {
 
 // LoginError is an OAuth error answer from the token endpoint.
 type LoginError struct {
-	Status           int
+	Status            int
 	Code, Description string
 }
 

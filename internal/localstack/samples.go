@@ -66,4 +66,3 @@ func (s *Stack) ApplySamples(ctx context.Context, namespace string) (*v1.TokenHo
 	}
 	return th, nil
 }
-
