@@ -206,6 +206,7 @@ func (r *TokenHookReconciler) finalize(ctx context.Context, th *v1.TokenHook) er
 			var se *specError
 			if errors.As(err, &se) {
 				reason = se.reason
+				msg += "; fix that, or set spec.deletionPolicy to Orphan to delete without touching Okta"
 			}
 			setFalse(th, v1.ConditionInlineHookRegistered, reason, msg)
 			setReady(th)

@@ -506,3 +506,29 @@ func TestHookLimitIsReported(t *testing.T) {
 	}
 	f.waitReady("capped")
 }
+
+func TestDeletionWithoutCredentialsWaitsThenOrphanReleases(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.create(f.tokenHook("stuck"))
+	hookID := f.waitReady("stuck").Status.InlineHookID
+	// As 'kubectl delete -k' may do: the credentials go first.
+	if err := k8s.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "okta"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8s.Delete(ctx, f.get("stuck")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, waitFor, func() error {
+		msg := metaMessage(f.get("stuck"), v1.ConditionInlineHookRegistered)
+		if !strings.Contains(msg, "deletionPolicy to Orphan") {
+			return fmt.Errorf("condition %q does not say how to get out", msg)
+		}
+		return nil
+	})
+	if _, err := sim.Hook(hookID); err != nil {
+		t.Fatalf("the hook went away without credentials: %v", err)
+	}
+	f.update("stuck", func(th *v1.TokenHook) { th.Spec.DeletionPolicy = v1.DeletionPolicyOrphan })
+	f.waitGone("stuck")
+}

@@ -1,18 +1,25 @@
 // Command oktasim serves a simulated Okta org (internal/oktasim) for demos and local runs of the
 // operator. It prints the org URL on stdout and serves until SIGINT or SIGTERM.
 //
-//	oktasim --listen 127.0.0.1:8443 --token TOKEN --tls --ca-file /tmp/oktasim-ca.pem
+//	oktasim --listen 127.0.0.1:8443 --token TOKEN --tls --ca-file /tmp/oktasim-ca.pem \
+//		--user alice@example.com:secret:Alice:Liddell --app 0oademo --hook-ca-file /tmp/hook-ca.pem
+//
+// Users (--user) and OIDC apps (--app) get tokens from the custom authorization servers, e.g.
+// POST {url}/oauth2/default/v1/token with grant_type=password, which run the matching policy
+// rule's token inline hook; --hook-ca-file makes the hooks' TLS certificates trusted.
 package main
 
 import (
 	"context"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"log"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -43,7 +50,30 @@ func run() error {
 		keyID     = flag.String("client-key-id", "", "kid of the service app's key (optional)")
 		scopes    = flag.String("client-scopes", "okta.inlineHooks.manage,okta.authorizationServers.manage", "scopes granted to the service app")
 		verbose   = flag.Bool("v", false, "log every request to stderr")
+
+		hookCA      = flag.String("hook-ca-file", "", "PEM CA certificates to trust, besides the system's, when calling token inline hooks")
+		hookTimeout = flag.Duration("hook-timeout", oktasim.DefaultHookTimeout, "timeout of each token inline hook call")
+		users       []oktasim.UserSpec
+		apps        []oktasim.ClientSpec
+		redirects   []string
 	)
+	flag.Func("user", "add a user `login:password[:firstName[:lastName]]` (repeatable)", func(v string) error {
+		u, err := parseUser(v)
+		users = append(users, u)
+		return err
+	})
+	flag.Func("app", "add an OIDC app `clientID[:clientSecret]` (repeatable; no secret: a public client)", func(v string) error {
+		id, secret, _ := strings.Cut(v, ":")
+		if id == "" {
+			return errors.New("want clientID[:clientSecret]")
+		}
+		apps = append(apps, oktasim.ClientSpec{ClientID: id, ClientSecret: secret})
+		return nil
+	})
+	flag.Func("app-redirect-uri", "a sign-in redirect `URI` of every --app, for authorization_code (repeatable)", func(v string) error {
+		redirects = append(redirects, v)
+		return nil
+	})
 	flag.Parse()
 	if *token == "" {
 		*token = os.Getenv("OKTASIM_TOKEN")
@@ -52,11 +82,29 @@ func run() error {
 		return errors.New("set --token (or $OKTASIM_TOKEN) or --client-id")
 	}
 
-	opts := oktasim.Options{Token: *token, HookLimit: *hookLimit, RateLimitPerMinute: *rateLimit, Seed: *seed}
+	opts := oktasim.Options{Token: *token, HookLimit: *hookLimit, RateLimitPerMinute: *rateLimit, Seed: *seed, HookTimeout: *hookTimeout}
 	if *verbose {
 		opts.Logf = log.Printf
 	}
+	if *hookCA != "" {
+		client, err := hookClient(*hookCA)
+		if err != nil {
+			return err
+		}
+		opts.HookClient = client
+	}
 	sim := oktasim.New(opts)
+	for _, u := range users {
+		if _, err := sim.AddUser(u); err != nil {
+			return err
+		}
+	}
+	for _, app := range apps {
+		app.RedirectURIs = redirects
+		if err := sim.AddClient(app); err != nil {
+			return err
+		}
+	}
 	if *clientID != "" {
 		key, err := readPublicKey(*pubKey)
 		if err != nil {
@@ -86,6 +134,40 @@ func run() error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
+}
+
+// parseUser parses login:password[:firstName[:lastName]].
+func parseUser(v string) (oktasim.UserSpec, error) {
+	parts := strings.SplitN(v, ":", 4)
+	if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
+		return oktasim.UserSpec{}, errors.New("want login:password[:firstName[:lastName]]")
+	}
+	u := oktasim.UserSpec{Login: parts[0], Password: parts[1]}
+	if len(parts) > 2 {
+		u.FirstName = parts[2]
+	}
+	if len(parts) > 3 {
+		u.LastName = parts[3]
+	}
+	return u, nil
+}
+
+// hookClient trusts the system's CAs and those in the PEM file.
+func hookClient(path string) (*http.Client, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read hook CA file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("hook CA file %s: no PEM certificates", path)
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: transport}, nil
 }
 
 // readPublicKey reads an RSA public key in PKIX ("PUBLIC KEY") or PKCS#1 ("RSA PUBLIC KEY") PEM.

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tokenhook/tokenhook/internal/oktasim"
 )
 
 func TestReadPublicKey(t *testing.T) {
@@ -52,5 +54,40 @@ func TestReadPublicKey(t *testing.T) {
 				t.Fatalf("readPublicKey = %v, %v", got, err)
 			}
 		})
+	}
+}
+
+func TestParseUser(t *testing.T) {
+	cases := map[string]struct {
+		in      string
+		want    oktasim.UserSpec
+		wantErr bool
+	}{
+		"login and password": {in: "a@example.com:pw", want: oktasim.UserSpec{Login: "a@example.com", Password: "pw"}},
+		"names":              {in: "a@example.com:pw:Ann:Lee", want: oktasim.UserSpec{Login: "a@example.com", Password: "pw", FirstName: "Ann", LastName: "Lee"}},
+		"no password":        {in: "a@example.com", wantErr: true},
+		"empty password":     {in: "a@example.com:", wantErr: true},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, err := parseUser(tc.in)
+			if (err != nil) != tc.wantErr || (!tc.wantErr && got != tc.want) {
+				t.Fatalf("parseUser(%q) = %+v, %v", tc.in, got, err)
+			}
+		})
+	}
+}
+
+func TestHookClient(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := hookClient(filepath.Join(dir, "missing.pem")); err == nil {
+		t.Error("no error for a missing file")
+	}
+	junk := filepath.Join(dir, "junk.pem")
+	if err := os.WriteFile(junk, []byte("junk"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hookClient(junk); err == nil || !strings.Contains(err.Error(), "no PEM") {
+		t.Errorf("junk: %v", err)
 	}
 }

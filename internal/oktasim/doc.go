@@ -30,9 +30,31 @@
 // Rule, …), and direct edits that play an admin in the Okta console (AddHook, UpdateHook,
 // RemoveHook, AddAuthServer, AddPolicy, AddRule, UpdateRule, AddServiceApp).
 //
+// Token minting by custom authorization servers (SPEC sections 1 to 3, 5.3), for the end user
+// flows the operator's hooks serve:
+//   - Users (AddUser, AddGroup) and OIDC apps (AddClient: public or confidential, grant types,
+//     redirect URIs).
+//   - POST /oauth2/{id}/v1/token with grant_type password, client_credentials (confidential
+//     clients, custom scopes only) or authorization_code (from GET /oauth2/{id}/v1/authorize
+//     with a sessionToken from POST /api/v1/authn, PKCE S256 required for public clients);
+//     client_secret_basic, client_secret_post or none; Okta's OAuth error bodies.
+//   - Policy evaluation: ACTIVE policies in priority order that include the client (or
+//     ALL_CLIENTS), in each the first ACTIVE rule whose grant types, scopes (all requested
+//     ones covered, * covers any) and people (users, groups, EVERYONE; ignored without an end
+//     user) match; none: access_denied. The rule sets the access token lifetime.
+//   - The rule's inline hook, if ACTIVE: Okta's com.okta.oauth2.tokens.transform event POSTed
+//     with the channel's auth header and custom headers, Options.HookTimeout (3 s), no retry,
+//     no redirects; its answer applied as Okta does (only a 200 counts; error: server_error;
+//     one bad operation voids the whole patch; reserved claims refused). HookCalls logs each
+//     call and its outcome.
+//   - RS256 ID and access tokens with Okta's claims, a key per authorization server served at
+//     /oauth2/{id}/v1/keys, and the /.well-known/openid-configuration and
+//     /.well-known/oauth-authorization-server documents, so OIDC libraries verify the tokens.
+//
 // Layout: model.go and org.go hold the org (authorization servers → policies → rules, and hooks
 // with their secrets) behind one mutex with lookup methods; validate.go holds Okta's rules;
-// api_*.go and wire.go are the HTTP API; sim.go is the request pipeline. Token minting (the
-// /oauth2/{id}/v1/token endpoints that run a rule's inline hook) can be added beside them,
-// reading the same org.
+// api_*.go and wire.go are the HTTP API; sim.go is the request pipeline. Token minting sits
+// beside them, reading the same org: users.go (users, groups, clients), mint.go (the token
+// endpoint and policy evaluation), mint_hook.go (the hook call and event), mint_patch.go (the
+// commands), authorize.go (authorization code flow), jwks.go (keys and discovery).
 package oktasim

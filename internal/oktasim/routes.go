@@ -38,6 +38,19 @@ const (
 	// EndpointOrgToken is the org authorization server's token endpoint, used by service apps
 	// (the SDK's PrivateKey mode) to get an access token for the management API.
 	EndpointOrgToken = "POST /oauth2/v1/token"
+
+	// Endpoints of custom authorization servers, which mint tokens and run token inline
+	// hooks (mint.go, authorize.go, jwks.go). Like the org token endpoint they need no API
+	// token.
+	EndpointAuthorize           = "GET /oauth2/{authServerId}/v1/authorize"
+	EndpointToken               = "POST /oauth2/{authServerId}/v1/token"
+	EndpointKeys                = "GET /oauth2/{authServerId}/v1/keys"
+	EndpointOpenIDConfiguration = "GET /oauth2/{authServerId}/.well-known/openid-configuration"
+	EndpointAuthServerMetadata  = "GET /oauth2/{authServerId}/.well-known/oauth-authorization-server"
+
+	// EndpointAuthn is the classic Authentication API: a password for a one-time sessionToken
+	// that the authorize endpoint takes instead of an interactive sign-in.
+	EndpointAuthn = "POST /api/v1/authn"
 )
 
 // OAuth scope families of the management API.
@@ -124,6 +137,13 @@ func routes() []route {
 		newRoute(EndpointDeactivateRule, scopeAuthServers, (*Sim).deactivateRule),
 
 		newRoute(EndpointOrgToken, "", (*Sim).orgToken),
+
+		newRoute(EndpointAuthn, "", (*Sim).authn),
+		newRoute(EndpointAuthorize, "", (*Sim).authorize),
+		newRoute(EndpointToken, "", (*Sim).token),
+		newRoute(EndpointKeys, "", (*Sim).jwks),
+		newRoute(EndpointOpenIDConfiguration, "", (*Sim).openIDConfiguration),
+		newRoute(EndpointAuthServerMetadata, "", (*Sim).authServerMetadata),
 	}
 }
 

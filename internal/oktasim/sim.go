@@ -30,6 +30,13 @@ type Options struct {
 	Now func() time.Time
 	// Logf, if set, receives one line per request and server errors.
 	Logf func(format string, args ...any)
+
+	// HookClient calls token inline hooks (tests pass one that trusts their TLS server); nil
+	// selects a default client. Redirects are never followed, whatever the client says.
+	HookClient *http.Client
+	// HookTimeout bounds each token inline hook call; 0 selects DefaultHookTimeout (3 s, as
+	// Okta). Calls are never retried.
+	HookTimeout time.Duration
 }
 
 // Sim is an in-memory Okta org served over HTTP: the management API endpoints the operator uses
@@ -49,6 +56,7 @@ type Sim struct {
 	calls  *callLog
 	oauth  *oauthState
 	reqIDs *idSource
+	mint   *mintState
 }
 
 // New returns a simulator holding a new org: the authorization server "default" with its
@@ -72,6 +80,7 @@ func New(opts Options) *Sim {
 		calls:  &callLog{},
 		oauth:  newOAuthState(),
 		reqIDs: newIDSource(opts.Seed, "requests"),
+		mint:   newMintState(opts),
 	}
 }
 

@@ -1,0 +1,165 @@
+package oktasim
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// Signing keys and the discovery documents of custom authorization servers, so any OIDC library
+// can verify the tokens they mint: RS256, one 2048-bit key per authorization server, made on
+// first use, its kid the key's RFC 7638 thumbprint.
+
+type signingKey struct {
+	jwk    jose.JSONWebKey // the private key
+	signer jose.Signer
+}
+
+type keyRing struct {
+	mu   sync.Mutex
+	keys map[string]*signingKey // by authorization server ID
+}
+
+func (k *keyRing) get(authServerID string) (*signingKey, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if sk := k.keys[authServerID]; sk != nil {
+		return sk, nil
+	}
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, fmt.Errorf("oktasim: signing key: %w", err)
+	}
+	jwk := jose.JSONWebKey{Key: priv, Algorithm: string(jose.RS256), Use: "sig"}
+	tp, err := jwk.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("oktasim: signing key: %w", err)
+	}
+	jwk.KeyID = base64.RawURLEncoding.EncodeToString(tp)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jwk}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("oktasim: signing key: %w", err)
+	}
+	sk := &signingKey{jwk: jwk, signer: signer}
+	k.keys[authServerID] = sk
+	return sk, nil
+}
+
+// sign returns the compact JWS of payload, with header {"alg":"RS256","kid":…} like Okta's.
+func (sk *signingKey) sign(payload []byte) (string, error) {
+	jws, err := sk.signer.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("oktasim: sign: %w", err)
+	}
+	return jws.CompactSerialize()
+}
+
+// SigningKey returns the public key (with kid, alg and use) the authorization server signs its
+// tokens with, as its JWKS serves it.
+func (s *Sim) SigningKey(authServerID string) (jose.JSONWebKey, error) {
+	if _, err := s.org.AuthServer(authServerID); err != nil {
+		return jose.JSONWebKey{}, err
+	}
+	sk, err := s.mint.keys.get(authServerID)
+	if err != nil {
+		return jose.JSONWebKey{}, err
+	}
+	return sk.jwk.Public(), nil
+}
+
+// issuer is the issuer URI of a custom authorization server as the client addressed the org.
+func issuer(r *http.Request, authServerID string) string {
+	return baseURL(r) + "/oauth2/" + authServerID
+}
+
+// jwks serves GET /oauth2/{authServerId}/v1/keys.
+func (s *Sim) jwks(w http.ResponseWriter, r *http.Request, p params) {
+	as := p["authServerId"]
+	if _, err := s.org.AuthServer(as); err != nil {
+		s.writeError(w, err)
+		return
+	}
+	sk, err := s.mint.keys.get(as)
+	if err != nil {
+		s.serverError(w, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "max-age=3600, must-revalidate")
+	s.writeJSON(w, http.StatusOK, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{sk.jwk.Public()}})
+}
+
+// Metadata lists what the simulator does, not all Okta does: only the grants, response types
+// and client authentication methods it implements.
+type serverMetadata struct {
+	Issuer                            string   `json:"issuer"`
+	AuthorizationEndpoint             string   `json:"authorization_endpoint"`
+	TokenEndpoint                     string   `json:"token_endpoint"`
+	JWKSURI                           string   `json:"jwks_uri"`
+	ResponseTypesSupported            []string `json:"response_types_supported"`
+	ResponseModesSupported            []string `json:"response_modes_supported,omitempty"`
+	GrantTypesSupported               []string `json:"grant_types_supported"`
+	SubjectTypesSupported             []string `json:"subject_types_supported,omitempty"`
+	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported,omitempty"`
+	ScopesSupported                   []string `json:"scopes_supported"`
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+	ClaimsSupported                   []string `json:"claims_supported,omitempty"`
+	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported,omitempty"`
+}
+
+// oidcScopes are the OpenID Connect scopes every custom authorization server has.
+var oidcScopes = []string{"openid", "profile", "email", "address", "phone", "offline_access"}
+
+func (s *Sim) metadata(r *http.Request, authServerID string, oidc bool) serverMetadata {
+	iss := issuer(r, authServerID)
+	m := serverMetadata{
+		Issuer:                            iss,
+		AuthorizationEndpoint:             iss + "/v1/authorize",
+		TokenEndpoint:                     iss + "/v1/token",
+		JWKSURI:                           iss + "/v1/keys",
+		ResponseTypesSupported:            []string{"code"},
+		GrantTypesSupported:               mintGrantTypes,
+		ScopesSupported:                   oidcScopes,
+		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "none"},
+		CodeChallengeMethodsSupported:     []string{"S256"},
+	}
+	if oidc {
+		m.ResponseModesSupported = []string{"query"}
+		m.SubjectTypesSupported = []string{"public"}
+		m.IDTokenSigningAlgValuesSupported = []string{string(jose.RS256)}
+		m.ClaimsSupported = []string{"iss", "ver", "sub", "aud", "iat", "exp", "jti", "auth_time", "amr", "idp",
+			"nonce", "name", "preferred_username", "email", "at_hash"}
+	}
+	return m
+}
+
+// openIDConfiguration serves GET /oauth2/{authServerId}/.well-known/openid-configuration.
+func (s *Sim) openIDConfiguration(w http.ResponseWriter, r *http.Request, p params) {
+	s.serveMetadata(w, r, p, true)
+}
+
+// authServerMetadata serves GET /oauth2/{authServerId}/.well-known/oauth-authorization-server.
+func (s *Sim) authServerMetadata(w http.ResponseWriter, r *http.Request, p params) {
+	s.serveMetadata(w, r, p, false)
+}
+
+func (s *Sim) serveMetadata(w http.ResponseWriter, r *http.Request, p params, oidc bool) {
+	as := p["authServerId"]
+	if _, err := s.org.AuthServer(as); err != nil {
+		s.writeError(w, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, s.metadata(r, as, oidc))
+}
+
+func (s *Sim) serverError(w http.ResponseWriter, err error) {
+	if s.opts.Logf != nil {
+		s.opts.Logf("oktasim: %v", err)
+	}
+	s.writeError(w, errInternal())
+}

@@ -1,0 +1,279 @@
+package oktasim
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tokenhook/tokenhook/hookserver/protocol"
+)
+
+// Calling a policy rule's token inline hook like Okta (SPEC 1 to 3): POST the
+// com.okta.oauth2.tokens.transform event with the channel's auth header and custom headers,
+// wait at most the hook timeout, no retry, no redirects; only a 200 counts.
+
+// Outcomes of a token inline hook call (HookCall.Outcome).
+const (
+	// HookApplied: 200 with commands (possibly none), all applied.
+	HookApplied = "applied"
+	// HookSkipped: the hook answered another status than 200 (204 included); the tokens are
+	// issued unpatched.
+	HookSkipped = "skipped"
+	// HookFailed: no usable answer (timeout, connection error, a body of 256 KB or more,
+	// unparsable JSON, an OAUTH channel) or a patch Okta rejects as a whole; the tokens are
+	// issued unpatched.
+	HookFailed = "failed"
+	// HookDenied: 200 with an error object; the token request fails with server_error.
+	HookDenied = "denied"
+)
+
+// maxHookResponse is the size a hook response must stay under (SPEC 2.1).
+const maxHookResponse = 256 << 10
+
+// HookCall is one call of a token inline hook by the token endpoint.
+type HookCall struct {
+	HookID   string
+	EventID  string
+	RuleID   string
+	Status   int // the hook's HTTP status; 0 if it did not answer
+	Duration time.Duration
+	Outcome  string // HookApplied, HookSkipped, HookFailed or HookDenied
+	Reason   string // why, for every outcome but HookApplied
+}
+
+type hookCallLog struct {
+	mu    sync.Mutex
+	calls []HookCall
+}
+
+// HookCalls returns the token inline hook calls made so far, oldest first. A rule whose hook is
+// INACTIVE or missing makes no call.
+func (s *Sim) HookCalls() []HookCall {
+	l := &s.mint.hookCalls
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.calls)
+}
+
+// ResetHookCalls empties the hook call log.
+func (s *Sim) ResetHookCalls() {
+	l := &s.mint.hookCalls
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls = nil
+}
+
+// runHook calls the rule's hook if it is an ACTIVE token hook and applies its answer to the
+// draft tokens (id is nil when no ID token is minted). A non-nil result is the hook's veto.
+func (s *Sim) runHook(r *http.Request, req *tokenRequest, policy Policy, rule Rule, now time.Time, id, access *draftToken) *oauthError {
+	hook, apiErr := s.org.Hook(rule.Token.InlineHookID)
+	if apiErr != nil || hook.Status != StatusActive || hook.Type != HookTypeToken {
+		return nil
+	}
+	event := s.buildEvent(r, req, policy, rule, now, id, access)
+	call := HookCall{HookID: hook.ID, EventID: event.EventID, RuleID: rule.ID}
+	start := time.Now()
+	status, body, err := s.postEvent(r.Context(), hook, event)
+	call.Duration, call.Status = time.Since(start), status
+
+	var veto *oauthError
+	switch {
+	case err != nil:
+		call.Outcome, call.Reason = HookFailed, err.Error()
+	case status != http.StatusOK:
+		call.Outcome, call.Reason = HookSkipped, fmt.Sprintf("the hook answered %d", status)
+	default:
+		resp, perr := parseHookResponse(body)
+		switch {
+		case perr != nil:
+			call.Outcome, call.Reason = HookFailed, perr.Error()
+		case resp.Error != nil:
+			desc := resp.Error.ErrorSummary
+			if desc == "" {
+				desc = descHookErrorFallback
+			}
+			call.Outcome, call.Reason = HookDenied, desc
+			// The status Okta answers with is unconfirmed.
+			veto = &oauthError{http.StatusBadRequest, "server_error", desc}
+		default:
+			tokens := map[protocol.Token]*draftToken{protocol.AccessToken: access}
+			if id != nil {
+				tokens[protocol.IDToken] = id
+			}
+			if err := applyCommands(resp.Commands, tokens); err != nil {
+				call.Outcome, call.Reason = HookFailed, "patch rejected: "+err.Error()
+			} else {
+				call.Outcome = HookApplied
+			}
+		}
+	}
+	s.mint.hookCalls.add(call)
+	if s.opts.Logf != nil {
+		s.opts.Logf("oktasim: token hook %s for rule %s -> %d %s %s", hook.ID, rule.ID, call.Status, call.Outcome, call.Reason)
+	}
+	return veto
+}
+
+func (l *hookCallLog) add(c HookCall) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls = append(l.calls, c)
+}
+
+// postEvent sends the event and returns the hook's status and, for a 200, its body.
+func (s *Sim) postEvent(ctx context.Context, hook Hook, event *protocol.Event) (int, []byte, error) {
+	ch := hook.Channel
+	if ch.Type != channelHTTP {
+		return 0, nil, fmt.Errorf("channel type %s is not simulated", ch.Type)
+	}
+	payload, err := json.Marshal(event)
+	if err != nil {
+		return 0, nil, fmt.Errorf("encode event: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.mint.hookTimeout)
+	defer cancel()
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, ch.URI, bytes.NewReader(payload))
+	if err != nil {
+		return 0, nil, err
+	}
+	hreq.Header.Set("Accept", "application/json")
+	hreq.Header.Set("Content-Type", "application/json")
+	for _, h := range ch.Headers {
+		hreq.Header.Set(h.Key, h.Value)
+	}
+	if a := ch.AuthScheme; a != nil {
+		hreq.Header.Set(a.Key, a.Value)
+	}
+	resp, err := s.mint.hookClient.Do(hreq)
+	if err != nil {
+		return 0, nil, hookError(err, s.mint.hookTimeout)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return resp.StatusCode, nil, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHookResponse))
+	if err != nil {
+		return resp.StatusCode, nil, hookError(err, s.mint.hookTimeout)
+	}
+	if len(body) >= maxHookResponse {
+		return resp.StatusCode, nil, fmt.Errorf("the response is %d KB or more", maxHookResponse>>10)
+	}
+	return resp.StatusCode, body, nil
+}
+
+func hookError(err error, timeout time.Duration) error {
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return fmt.Errorf("no answer within %s", timeout)
+	}
+	return err
+}
+
+// parseHookResponse decodes a 200's body: one JSON object, numbers kept exact.
+func parseHookResponse(body []byte) (*protocol.Response, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var resp protocol.Response
+	if err := dec.Decode(&resp); err != nil {
+		return nil, fmt.Errorf("could not deserialize inline hook response: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("could not deserialize inline hook response: data after the JSON value")
+	}
+	return &resp, nil
+}
+
+// buildEvent is the event Okta sends (SPEC 1.2 to 1.4): no user or session without an end
+// user, no identity without an ID token.
+func (s *Sim) buildEvent(r *http.Request, req *tokenRequest, policy Policy, rule Rule, now time.Time, id, access *draftToken) *protocol.Event {
+	base := baseURL(r)
+	tokenURL := req.issuer + "/v1/token"
+	ip := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(ip); err == nil {
+		ip = host
+	}
+	ctx := protocol.Context{
+		Request: &protocol.Request{
+			ID:        req.requestID,
+			Method:    r.Method,
+			URL:       protocol.URL{Value: base + r.URL.RequestURI()},
+			IPAddress: ip,
+		},
+		Protocol: &protocol.Protocol{
+			Type: "OAUTH2.0",
+			Request: &protocol.ProtocolRequest{
+				ClientID:     req.client.ClientID,
+				GrantType:    req.grant,
+				RedirectURI:  req.redirectURI,
+				ResponseMode: req.responseMode,
+				ResponseType: req.responseType,
+				Scope:        strings.Join(req.scopes, " "),
+				State:        req.state,
+			},
+			Issuer: &protocol.Issuer{URI: req.issuer},
+			Client: &protocol.Client{ID: req.client.ClientID, Name: req.client.Name, Type: req.client.clientType()},
+		},
+		Policy: &protocol.Policy{ID: policy.ID, Rule: protocol.PolicyRule{ID: rule.ID}},
+	}
+	if u := req.user; u != nil {
+		ctx.Session = &protocol.Session{
+			ID:                       req.session.id,
+			UserID:                   u.ID,
+			Login:                    u.Login,
+			CreatedAt:                formatTime(req.session.created),
+			ExpiresAt:                formatTime(req.session.created.Add(sessionLifetime)),
+			Status:                   StatusActive,
+			LastPasswordVerification: formatTime(req.session.created),
+			AMR:                      []string{"PASSWORD"},
+			IDP:                      &protocol.IDP{ID: s.mint.idpID, Type: "OKTA"},
+		}
+		ctx.User = &protocol.User{
+			ID:              u.ID,
+			PasswordChanged: formatTime(u.Created),
+			Profile: protocol.UserProfile{Login: u.Login, FirstName: u.FirstName, LastName: u.LastName,
+				Locale: u.Locale, TimeZone: u.TimeZone},
+			Links: map[string]protocol.Link{
+				"groups":  {Href: base + "/api/v1/users/" + u.ID + "/groups"},
+				"factors": {Href: base + "/api/v1/users/" + u.ID + "/factors"},
+			},
+		}
+	}
+	scopes := map[string]protocol.Scope{}
+	for _, sc := range req.scopes {
+		scopes[sc] = protocol.Scope{ID: scopeID(req.authServer.ID, sc), Action: "GRANT"}
+	}
+	data := protocol.Data{
+		Context: ctx,
+		Access: &protocol.MintedToken{Claims: access.claims, Scopes: scopes,
+			Token: protocol.TokenInfo{Lifetime: protocol.Lifetime{Expiration: access.lifetime}}},
+	}
+	if id != nil {
+		data.Identity = &protocol.MintedToken{Claims: id.claims,
+			Token: protocol.TokenInfo{Lifetime: protocol.Lifetime{Expiration: id.lifetime}}}
+	}
+	return &protocol.Event{
+		Source:            tokenURL,
+		EventID:           s.mint.ids.random(22),
+		EventTime:         formatTime(now),
+		EventTypeVersion:  "1.0",
+		CloudEventVersion: "0.1",
+		ContentType:       "application/json",
+		EventType:         protocol.EventType,
+		Data:              data,
+	}
+}
+
+// scopeID is a stable scp… ID for a scope of an authorization server.
+func scopeID(authServerID, scope string) string {
+	return newIDSource(int64(hashString(authServerID)), "scope:"+scope).id(prefixScope)
+}

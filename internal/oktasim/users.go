@@ -1,0 +1,271 @@
+package oktasim
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Users, groups and OIDC apps (clients) of the org: who may ask the custom authorization
+// servers for tokens. They live beside the org model (org.go) because the management API the
+// operator uses never touches them; tests and demos add them with the Go API below.
+
+// ID prefixes of directory objects, as Okta uses them.
+const (
+	prefixUser    = "00u"
+	prefixGroup   = "00g"
+	prefixIdP     = "00o"
+	prefixScope   = "scp"
+	prefixSession = "102"
+)
+
+// Okta's defaults for a new user's profile (unconfirmed; Okta fills locale and timeZone of
+// users created without them).
+const (
+	DefaultUserLocale   = "en_US"
+	DefaultUserTimeZone = "America/Los_Angeles"
+)
+
+// GroupEveryone is the group every user belongs to; rules name it in conditions.people.groups.
+const GroupEveryone = "EVERYONE"
+
+// UserSpec describes a user to add. Login is required and unique (case-insensitively); a user
+// without a Password cannot sign in. An empty Email is the Login; empty Locale and TimeZone
+// get DefaultUserLocale and DefaultUserTimeZone.
+type UserSpec struct {
+	Login     string
+	Password  string
+	FirstName string
+	LastName  string
+	Email     string
+	Locale    string
+	TimeZone  string
+}
+
+// User is a stored user: an ACTIVE Okta user with a password.
+type User struct {
+	ID string // 00u…
+	UserSpec
+	Created time.Time
+}
+
+// ClientSpec describes an OIDC app (an OAuth 2.0 client) to add. An empty ClientSecret makes a
+// public client (token_endpoint_auth_method none), which cannot use client_credentials and
+// must use PKCE with authorization_code. An empty Name is the ClientID. Empty GrantTypes allow
+// every grant the simulator mints tokens for that the client permits: password,
+// authorization_code if it has RedirectURIs, client_credentials if it is confidential.
+type ClientSpec struct {
+	ClientID     string
+	ClientSecret string
+	Name         string
+	GrantTypes   []string
+	// RedirectURIs are the app's sign-in redirect URIs, for authorization_code; a request's
+	// redirect_uri must be one of them exactly.
+	RedirectURIs []string
+}
+
+// Client types as the token hook event names them (context.protocol.client.type). PUBLIC is
+// in Okta's example; CONFIDENTIAL is unconfirmed.
+const (
+	ClientTypePublic       = "PUBLIC"
+	ClientTypeConfidential = "CONFIDENTIAL"
+)
+
+// Grant types the token endpoint of a custom authorization server answers.
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantPassword          = "password"
+	GrantClientCredentials = "client_credentials"
+)
+
+// Group is a group of users; rules name its ID in conditions.people.groups.include.
+type Group struct {
+	ID      string // 00g…
+	Name    string
+	UserIDs []string
+}
+
+type directory struct {
+	mu      sync.Mutex
+	users   []*User
+	clients []*ClientSpec
+	groups  []*Group
+}
+
+// AddUser adds an ACTIVE user with a password, as an admin would in the Okta console.
+func (s *Sim) AddUser(u UserSpec) (User, error) {
+	if strings.TrimSpace(u.Login) == "" {
+		return User{}, errors.New("oktasim: a user needs a Login")
+	}
+	if u.Email == "" {
+		u.Email = u.Login
+	}
+	if u.Locale == "" {
+		u.Locale = DefaultUserLocale
+	}
+	if u.TimeZone == "" {
+		u.TimeZone = DefaultUserTimeZone
+	}
+	d := s.mint.dir
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, x := range d.users {
+		if strings.EqualFold(x.Login, u.Login) {
+			return User{}, fmt.Errorf("oktasim: a user with login %q already exists", x.Login)
+		}
+	}
+	user := &User{ID: s.mint.ids.id(prefixUser), UserSpec: u, Created: s.now().UTC().Truncate(time.Millisecond)}
+	d.users = append(d.users, user)
+	return *user, nil
+}
+
+// Users returns the users in creation order, passwords included.
+func (s *Sim) Users() []User {
+	d := s.mint.dir
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]User, 0, len(d.users))
+	for _, u := range d.users {
+		out = append(out, *u)
+	}
+	return out
+}
+
+// AddClient adds an OIDC app. Policies name its ClientID in conditions.clients.include (or use
+// ALL_CLIENTS).
+func (s *Sim) AddClient(c ClientSpec) error {
+	if strings.TrimSpace(c.ClientID) == "" {
+		return errors.New("oktasim: a client needs a ClientID")
+	}
+	if c.Name == "" {
+		c.Name = c.ClientID
+	}
+	if len(c.GrantTypes) == 0 {
+		if len(c.RedirectURIs) > 0 {
+			c.GrantTypes = append(c.GrantTypes, GrantAuthorizationCode)
+		}
+		c.GrantTypes = append(c.GrantTypes, GrantPassword)
+		if c.ClientSecret != "" {
+			c.GrantTypes = append(c.GrantTypes, GrantClientCredentials)
+		}
+	}
+	c.GrantTypes = slices.Clone(c.GrantTypes)
+	c.RedirectURIs = slices.Clone(c.RedirectURIs)
+	if slices.Contains(c.GrantTypes, GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
+		return fmt.Errorf("oktasim: client %s: authorization_code needs RedirectURIs", c.ClientID)
+	}
+	for _, g := range c.GrantTypes {
+		if !slices.Contains(grantTypes, g) {
+			return fmt.Errorf("oktasim: client %s: unknown grant type %q", c.ClientID, g)
+		}
+	}
+	if c.ClientSecret == "" && slices.Contains(c.GrantTypes, GrantClientCredentials) {
+		return fmt.Errorf("oktasim: client %s: a public client (no ClientSecret) cannot use client_credentials", c.ClientID)
+	}
+	d := s.mint.dir
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, x := range d.clients {
+		if x.ClientID == c.ClientID {
+			return fmt.Errorf("oktasim: a client with ID %q already exists", c.ClientID)
+		}
+	}
+	d.clients = append(d.clients, &c)
+	return nil
+}
+
+// AddGroup adds a group with these members (user IDs).
+func (s *Sim) AddGroup(name string, userIDs ...string) (Group, error) {
+	if strings.TrimSpace(name) == "" {
+		return Group{}, errors.New("oktasim: a group needs a name")
+	}
+	d := s.mint.dir
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, id := range userIDs {
+		if d.userByIDLocked(id) == nil {
+			return Group{}, fmt.Errorf("oktasim: group %s: no user %s", name, id)
+		}
+	}
+	for _, g := range d.groups {
+		if g.Name == name {
+			return Group{}, fmt.Errorf("oktasim: a group named %q already exists", name)
+		}
+	}
+	g := &Group{ID: s.mint.ids.id(prefixGroup), Name: name, UserIDs: slices.Clone(userIDs)}
+	d.groups = append(d.groups, g)
+	out := *g
+	out.UserIDs = slices.Clone(g.UserIDs)
+	return out, nil
+}
+
+func (d *directory) userByIDLocked(id string) *User {
+	for _, u := range d.users {
+		if u.ID == id {
+			return u
+		}
+	}
+	return nil
+}
+
+// authenticate returns the user whose login (case-insensitive) and password match.
+func (d *directory) authenticate(login, password string) (User, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, u := range d.users {
+		if strings.EqualFold(u.Login, login) {
+			ok := u.Password != "" && subtle.ConstantTimeCompare([]byte(u.Password), []byte(password)) == 1
+			return *u, ok
+		}
+	}
+	return User{}, false
+}
+
+func (d *directory) user(id string) (User, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if u := d.userByIDLocked(id); u != nil {
+		return *u, true
+	}
+	return User{}, false
+}
+
+func (d *directory) client(id string) (ClientSpec, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range d.clients {
+		if c.ClientID == id {
+			out := *c
+			out.GrantTypes = slices.Clone(c.GrantTypes)
+			out.RedirectURIs = slices.Clone(c.RedirectURIs)
+			return out, true
+		}
+	}
+	return ClientSpec{}, false
+}
+
+// groupIDs returns the IDs of the groups userID belongs to, GroupEveryone first.
+func (d *directory) groupIDs(userID string) []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ids := []string{GroupEveryone}
+	for _, g := range d.groups {
+		if slices.Contains(g.UserIDs, userID) {
+			ids = append(ids, g.ID)
+		}
+	}
+	return ids
+}
+
+func (c ClientSpec) public() bool { return c.ClientSecret == "" }
+
+func (c ClientSpec) clientType() string {
+	if c.public() {
+		return ClientTypePublic
+	}
+	return ClientTypeConfidential
+}
