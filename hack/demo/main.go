@@ -199,11 +199,13 @@ func cleanUp(k8s client.Client, th *v1.TokenHook) {
 // sideBySide prints two tokens' claims in two columns, the claim in color.
 func sideBySide(w io.Writer, leftTitle string, left map[string]any, rightTitle string, right map[string]any, claim string) {
 	color := isTerminal()
-	mark := func(s string) string {
+	// mark highlights the claim, padded to the column width.
+	mark := func(s string, width int) string {
 		if color {
-			return "\033[1;32m" + s + "\033[0m"
+			return "\033[1;32m" + s + "\033[0m" + strings.Repeat(" ", max(0, width-len(s)))
 		}
-		return s + "   <=="
+		s = fmt.Sprintf("%-*s", width-4, s)
+		return s + " <=="
 	}
 	lines := func(m map[string]any) []string {
 		keys := make([]string, 0, len(m))
@@ -236,7 +238,7 @@ func sideBySide(w io.Writer, leftTitle string, left map[string]any, rightTitle s
 		}
 		pa := fmt.Sprintf("%-*s", width, a)
 		if strings.HasPrefix(a, claim+":") {
-			pa = mark(a) + strings.Repeat(" ", max(0, width-len(a)))
+			pa = mark(a, width)
 		}
 		fmt.Fprintf(w, "%s | %s\n", pa, b)
 	}

@@ -1,0 +1,406 @@
+// Command benchhook is the hook server's load benchmark, on loopback.
+//
+// It builds and starts the real hook server (cmd/hookserver) and, beside it, a
+// trivial net/http server that answers a fixed 150-byte JSON, each as its own
+// process so their CPU time and peak RSS can be read from /proc. A closed-loop
+// load generator (keep-alive connections, each sending its next request when
+// the previous answer arrives) sends realistic ~3 KB Okta events, half of them
+// from patients, at several connection counts and list sizes, records every
+// latency for exact percentiles, and then measures a reload of the largest list
+// under load. It prints the issue's targets next to the measured values.
+//
+//	go run ./hack/benchhook [-duration 2s] [-conns 1,16,64] [-sizes 1000,100000]
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tokenhook/tokenhook/hookserver/volumetest"
+)
+
+const (
+	secret      = "Basic YWRtaW46c3VwZXJzZWNyZXQ="
+	canaryLogin = "reload.canary@example.org"
+)
+
+type options struct {
+	duration, warmup       time.Duration
+	rounds                 int
+	conns, sizes           []int
+	events                 int
+	reloadConns            int
+	reloadDuration         time.Duration
+	logLevel               string
+	keep                   bool
+	serveTrivial, goBinary string
+	hookBinary             string
+}
+
+func main() {
+	os.Exit(benchMain())
+}
+
+// benchMain runs the benchmark and returns the exit code: 3 if a target is missed.
+func benchMain() int {
+	var o options
+	var conns, sizes string
+	flag.DurationVar(&o.duration, "duration", time.Second, "measured time of each phase")
+	flag.DurationVar(&o.warmup, "warmup", 200*time.Millisecond, "unmeasured load before each phase")
+	flag.IntVar(&o.rounds, "rounds", 5, "rounds of every phase, interleaved across servers; the median round (by req/s) is reported, which discounts bursts of load from other processes")
+	flag.StringVar(&conns, "conns", "1,16,64", "connection counts")
+	flag.StringVar(&sizes, "sizes", "1000,100000", "patient list sizes; the largest is also reloaded under load")
+	flag.IntVar(&o.events, "events", 512, "distinct events sent in turn (half from patients)")
+	flag.IntVar(&o.reloadConns, "reload-conns", 16, "connections during the reload test")
+	flag.DurationVar(&o.reloadDuration, "reload-duration", 3*time.Second, "measured time of the reload test; the list is swapped a third of the way in")
+	flag.StringVar(&o.logLevel, "log-level", "info", "hook server --log-level (info logs one line per call)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (server logs, lists)")
+	flag.StringVar(&o.serveTrivial, "serve-trivial", "", "internal: serve the trivial server on this address")
+	flag.StringVar(&o.goBinary, "go", "go", "go command used to build the hook server")
+	flag.StringVar(&o.hookBinary, "hook-binary", "", "run this hook server binary instead of building cmd/hookserver (e.g. one built with profiling)")
+	flag.Parse()
+	if o.serveTrivial != "" {
+		if err := serveTrivial(o.serveTrivial); err != nil {
+			fmt.Fprintln(os.Stderr, "trivial server:", err)
+			return 1
+		}
+		return 0
+	}
+	var err error
+	if o.conns, err = intList(conns); err == nil {
+		o.sizes, err = intList(sizes)
+	}
+	if err == nil && o.rounds < 1 {
+		err = errors.New("-rounds must be at least 1")
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchhook:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	passed, err := run(ctx, o)
+	switch {
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "benchhook:", err)
+		return 1
+	case !passed:
+		return 3
+	}
+	return 0
+}
+
+func intList(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("invalid list %q", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+type row struct {
+	server   string
+	patients int
+	conns    int
+	p        *phase   // the median round
+	rounds   []*phase // in the order run, paired across servers
+}
+
+func run(ctx context.Context, o options) (bool, error) {
+	work, err := os.MkdirTemp("", "benchhook-")
+	if err != nil {
+		return false, err
+	}
+	if o.keep {
+		fmt.Println("work directory:", work)
+	} else {
+		defer func() { _ = os.RemoveAll(work) }()
+	}
+
+	hookBin := o.hookBinary
+	if hookBin == "" {
+		fmt.Println("Building cmd/hookserver ...")
+		hookBin = filepath.Join(work, "hookserver")
+		build := exec.CommandContext(ctx, o.goBinary, "build", "-o", hookBin, "./cmd/hookserver")
+		build.Dir, err = moduleRoot(ctx, o.goBinary)
+		if err != nil {
+			return false, err
+		}
+		if out, err := build.CombinedOutput(); err != nil {
+			return false, fmt.Errorf("build hook server: %w\n%s", err, out)
+		}
+	}
+	secretFile := filepath.Join(work, "secret")
+	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
+		return false, err
+	}
+
+	self, err := os.Executable()
+	if err != nil {
+		return false, err
+	}
+	trivialAddr, err := freeAddr()
+	if err != nil {
+		return false, err
+	}
+	trivial, err := start(ctx, "trivial", trivialAddr, "http://"+trivialAddr+"/", filepath.Join(work, "trivial.log"),
+		self, "-serve-trivial", trivialAddr)
+	if err != nil {
+		return false, err
+	}
+	defer trivial.stop()
+
+	hooks := make([]*server, len(o.sizes))
+	hookReqs := make([][]request, len(o.sizes))
+	var trivialReqs []request
+	var avgBody int
+	for i, n := range o.sizes {
+		volume := filepath.Join(work, fmt.Sprintf("patients-%d", n))
+		if err := os.Mkdir(volume, 0o755); err != nil {
+			return false, err
+		}
+		if err := volumetest.Write(volume, map[string][]byte{"patients.csv": patientsCSV(n, "v1")}); err != nil {
+			return false, err
+		}
+		addr, err := freeAddr()
+		if err != nil {
+			return false, err
+		}
+		metricsAddr, err := freeAddr()
+		if err != nil {
+			return false, err
+		}
+		fmt.Printf("Starting the hook server with %d patients ...\n", n)
+		hooks[i], err = start(ctx, fmt.Sprintf("hookserver-%d", n), addr, "http://"+addr+"/readyz",
+			filepath.Join(work, fmt.Sprintf("hookserver-%d.log", n)),
+			hookBin, "--listen", addr, "--metrics-listen", metricsAddr,
+			"--patients", filepath.Join(volume, "patients.csv"), "--auth-secret-file", secretFile,
+			"--tokens", "id,access", "--log-level", o.logLevel, "--shutdown-delay", "0")
+		if err != nil {
+			return false, err
+		}
+		defer hooks[i].stop()
+		var tr []request
+		hookReqs[i], tr, avgBody = hookRequests(o.events, n, addr, trivialAddr, secret)
+		if trivialReqs == nil {
+			trivialReqs = tr
+		}
+	}
+	fmt.Printf("Events: %d distinct, %d bytes on average, half from patients; hook answers 200 with commands for both tokens, or 204.\n",
+		o.events, avgBody)
+	fmt.Printf("Each phase: %v warm-up, then %v measured, %d rounds; the median round is shown, its failures being the sum over rounds.\n"+
+		"GOMAXPROCS of every process: all %d CPUs, shared by the servers and the load generator.\n\n",
+		o.warmup, o.duration, o.rounds, runtime.NumCPU())
+
+	const rowFormat = "%-10s %8s %5s %8s %8s %8s %8s %9s %9s %6s\n"
+	fmt.Printf(rowFormat, "server", "patients", "conns", "req/s", "p50", "p99", "p99.9", "CPU/call", "peak RSS", "failed")
+	var rows []row
+	for _, c := range o.conns {
+		// Rounds alternate between servers, so that a burst of load from
+		// elsewhere on the machine hits them alike.
+		rounds := make([][]*phase, len(hooks)+1)
+		for range o.rounds {
+			for i := -1; i < len(hooks); i++ {
+				if err := ctx.Err(); err != nil {
+					return false, err
+				}
+				srv, reqs := trivial, trivialReqs
+				if i >= 0 {
+					srv, reqs = hooks[i], hookReqs[i]
+				}
+				p, err := load(srv, reqs, c, o.warmup, o.duration, nil)
+				if err != nil {
+					return false, err
+				}
+				rounds[i+1] = append(rounds[i+1], p)
+			}
+		}
+		for i := -1; i < len(hooks); i++ {
+			name, n, patients := "trivial", 0, "-"
+			if i >= 0 {
+				name, n = "hookserver", o.sizes[i]
+				patients = strconv.Itoa(n)
+			}
+			p := median(rounds[i+1])
+			rows = append(rows, row{name, n, c, p, rounds[i+1]})
+			fmt.Printf(rowFormat, name, patients, strconv.Itoa(c), fmt.Sprintf("%.0f", p.reqPerSec()),
+				ms(p.percentile(0.50)), ms(p.percentile(0.99)), ms(p.percentile(0.999)),
+				us(p.cpuPerCall()), mib(p.peakRSS), strconv.Itoa(p.failed))
+			if p.failed > 0 {
+				fmt.Printf("  first failure: %s\n", p.firstFailure)
+			}
+		}
+	}
+
+	// Reload the largest list under load.
+	largest := len(o.sizes) - 1
+	n := o.sizes[largest]
+	fmt.Printf("\nReload under load: %d connections on the %d-patient server; a third of the way in, kubelet-style swap of a new %d-patient list.\n",
+		o.reloadConns, n, n+1)
+	newList := patientsCSV(n, "v2", canaryLogin)
+	probe := &worker{addr: hooks[largest].addr, reqs: []request{
+		renderRequest(hooks[largest].addr, "/tokenHook", secret, okEvent(newRand(), canaryLogin, 0), 204, 200),
+	}}
+	var reloadTook time.Duration
+	var reloadErr error
+	p, err := load(hooks[largest], hookReqs[largest], o.reloadConns, o.warmup, o.reloadDuration, func(measureStart time.Time) {
+		time.Sleep(time.Until(measureStart.Add(o.reloadDuration / 3)))
+		volume := filepath.Join(work, fmt.Sprintf("patients-%d", n))
+		t0 := time.Now()
+		if err := volumetest.Write(volume, map[string][]byte{"patients.csv": newList}); err != nil {
+			reloadErr = err
+			return
+		}
+		for time.Since(t0) < 10*time.Second {
+			status, err := probe.call()
+			probe.calls++
+			if err != nil {
+				probe.fail(err.Error())
+			}
+			if status == 200 {
+				reloadTook = time.Since(t0)
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+		reloadErr = errors.New("the new list never served")
+	})
+	if err != nil {
+		return false, err
+	}
+	if reloadErr != nil {
+		return false, reloadErr
+	}
+	failedDuringReload := p.failed + probe.failed
+	fmt.Printf("  new list serving %s after the swap began (write of the new files included); %d calls, %.0f req/s, p99 %s, failed %d; peak RSS %s\n",
+		ms(reloadTook), p.calls+probe.calls, p.reqPerSec(), ms(p.percentile(0.99)), failedDuringReload, mib(p.peakRSS))
+	if p.firstFailure != "" || probe.failure != "" {
+		fmt.Printf("  first failure: %s%s\n", p.firstFailure, probe.failure)
+	}
+
+	return report(o, rows, reloadTook, failedDuringReload, p.peakRSS), nil
+}
+
+// report prints the issue's targets against the measurements. Comparisons
+// between servers are paired: each round of one server is set against the
+// round of the other run just before or after it, and the median ratio is
+// judged, which cancels most of the drift in load from other processes.
+func report(o options, rows []row, reloadTook time.Duration, reloadFailed int, reloadRSS int64) bool {
+	find := func(server string, patients, conns int) *row {
+		for i, r := range rows {
+			if r.server == server && r.patients == patients && r.conns == conns {
+				return &rows[i]
+			}
+		}
+		return nil
+	}
+	small, large := o.sizes[0], o.sizes[len(o.sizes)-1]
+	fmt.Println("\nTargets (issue 3), as the median over rounds of the ratio between rounds run back to back:")
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	all := true
+	check := func(name, measured string, ok bool) {
+		verdict := "PASS"
+		if !ok {
+			verdict, all = "FAIL", false
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", name, measured, verdict)
+	}
+	totalFailed := 0
+	for _, r := range rows {
+		totalFailed += r.p.failed
+	}
+	reqPerSec := func(p *phase) float64 { return p.reqPerSec() }
+	p99 := func(p *phase) float64 { return float64(p.percentile(0.99)) }
+	if triv := find("trivial", 0, 64); triv != nil {
+		for _, n := range o.sizes {
+			if h := find("hookserver", n, 64); h != nil {
+				ratio := pairedRatio(h, triv, reqPerSec)
+				check(fmt.Sprintf("req/s at 64 conns, %d patients >= 70%% of trivial", n),
+					fmt.Sprintf("%.0f%% (medians %.0f / %.0f)", 100*ratio, h.p.reqPerSec(), triv.p.reqPerSec()), ratio >= 0.70)
+			}
+		}
+	}
+	if small != large {
+		for _, c := range o.conns {
+			s, l := find("hookserver", small, c), find("hookserver", large, c)
+			diff := pairedRatio(l, s, reqPerSec) - 1
+			check(fmt.Sprintf("req/s at %d patients within 10%% of %d, %d conns", large, small, c),
+				fmt.Sprintf("%+.1f%% (medians %.0f vs %.0f)", 100*diff, l.p.reqPerSec(), s.p.reqPerSec()), diff >= -0.10)
+		}
+	}
+	if triv := find("trivial", 0, 16); triv != nil {
+		for _, n := range o.sizes {
+			if h := find("hookserver", n, 16); h != nil {
+				ratio := pairedRatio(h, triv, p99)
+				check(fmt.Sprintf("p99 at 16 conns, %d patients <= 2x trivial", n),
+					fmt.Sprintf("%.2fx (medians %s vs %s)", ratio, ms(h.p.percentile(0.99)), ms(triv.p.percentile(0.99))),
+					ratio <= 2)
+			}
+		}
+	}
+	check(fmt.Sprintf("peak RSS with %d patients (reload included) <= 64 MiB", large), mib(reloadRSS), reloadRSS <= 64<<20)
+	check(fmt.Sprintf("reload of %d patients under load < 300 ms", large), ms(reloadTook), reloadTook < 300*time.Millisecond)
+	check("failed calls during the reload = 0", strconv.Itoa(reloadFailed), reloadFailed == 0)
+	check("failed calls in all phases = 0", strconv.Itoa(totalFailed), totalFailed == 0)
+	_ = tw.Flush()
+	return all
+}
+
+// pairedRatio is the median over rounds of metric(a's round) / metric(b's round).
+func pairedRatio(a, b *row, metric func(*phase) float64) float64 {
+	ratios := make([]float64, len(a.rounds))
+	for i := range a.rounds {
+		ratios[i] = metric(a.rounds[i]) / metric(b.rounds[i])
+	}
+	slices.Sort(ratios)
+	return ratios[len(ratios)/2]
+}
+
+// median returns the round with the median req/s, counting the failures of all rounds.
+func median(rounds []*phase) *phase {
+	sorted := slices.Clone(rounds)
+	slices.SortFunc(sorted, func(a, b *phase) int { return cmp.Compare(a.reqPerSec(), b.reqPerSec()) })
+	m := *sorted[len(sorted)/2]
+	m.failed = 0
+	for _, r := range rounds {
+		m.failed += r.failed
+		if m.firstFailure == "" {
+			m.firstFailure = r.firstFailure
+		}
+	}
+	return &m
+}
+
+func moduleRoot(ctx context.Context, goBinary string) (string, error) {
+	out, err := exec.CommandContext(ctx, goBinary, "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", errors.New("run benchhook from inside the tokenhook module")
+	}
+	return filepath.Dir(gomod), nil
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/1e6) }
+func us(d time.Duration) string { return fmt.Sprintf("%.1fµs", float64(d)/1e3) }
+func mib(b int64) string        { return fmt.Sprintf("%.1fMiB", float64(b)/(1<<20)) }

@@ -1,0 +1,314 @@
+package patients
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	cases := map[string]struct {
+		reason string
+		in     string
+		want   map[string]string // login → patient ID, all of the list
+	}{
+		"csv": {
+			in:   "login,patientID\nalice@example.com,1235\nbob@example.com,P-77\n",
+			want: map[string]string{"alice@example.com": "1235", "bob@example.com": "P-77"},
+		},
+		"csv header only": {in: "login,patientID\n", want: map[string]string{}},
+		"csv columns in any order, case and extra columns": {
+			in:   "Name,PATIENTID,Login\nAlice,1235,alice@example.com\n",
+			want: map[string]string{"alice@example.com": "1235"},
+		},
+		"csv Okta sample names": {
+			in:   "username,ExternalServicePatientID\njohn.doe@example.com,1234\n",
+			want: map[string]string{"john.doe@example.com": "1234"},
+		},
+		"csv CRLF, BOM, blank lines, quotes and spaces": {
+			in:   "\ufefflogin,patientID\r\n\r\n\"doe, jane@example.com\",\"12,34\"\r\n  bob@example.com , 7 \r\n",
+			want: map[string]string{"doe, jane@example.com": "12,34", "bob@example.com": "7"},
+		},
+		"json Okta sample": {
+			reason: "the patients array of Okta's token hook guide, as JSON",
+			in: `[{"username": "john.doe@example.com", "ExternalServicePatientID": "1234"},
+			      {"username": "jane.doe@example.com", "ExternalServicePatientID": "1235"}]`,
+			want: map[string]string{"john.doe@example.com": "1234", "jane.doe@example.com": "1235"},
+		},
+		"json login, number ID, unknown keys": {
+			in:   ` [{"login":"a@x","patientID":42,"note":{"x":[1]}}]`,
+			want: map[string]string{"a@x": "42"},
+		},
+		"json escapes": {
+			in:   `[{"login":"caf\u00e9@x","patientID":"\u0031"}]`,
+			want: map[string]string{"café@x": "1"},
+		},
+		"json empty": {in: "[]", want: map[string]string{}},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			l, err := Parse([]byte(c.in))
+			if err != nil {
+				t.Fatalf("Parse: %v (%s)", err, c.reason)
+			}
+			if l.Len() != len(c.want) {
+				t.Errorf("Len() = %d; want %d", l.Len(), len(c.want))
+			}
+			for login, id := range c.want {
+				if got, ok := l.Lookup(login); !ok || got != id {
+					t.Errorf("Lookup(%q) = %q, %v; want %q", login, got, ok, id)
+				}
+			}
+		})
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	cases := map[string]struct {
+		in       string
+		wantLine int
+		reason   string // a substring of ParseError.Reason
+	}{
+		"empty file":             {in: "", wantLine: 1, reason: "empty file"},
+		"no header":              {in: "alice@example.com,1235\n", wantLine: 1, reason: "no login column"},
+		"no patientID column":    {in: "login,name\na,b\n", wantLine: 1, reason: "no patientID column"},
+		"two login columns":      {in: "login,username,patientID\n", wantLine: 1, reason: "more than one login column"},
+		"empty login":            {in: "login,patientID\na,1\n ,2\n", wantLine: 3, reason: "empty login"},
+		"empty patient ID":       {in: "login,patientID\na,1\nb,\n", wantLine: 3, reason: "empty patientID"},
+		"missing field":          {in: "login,patientID\na,1\nb\n", wantLine: 3, reason: "wrong number of fields"},
+		"bad quote":              {in: "login,patientID\na\"b,1\n", wantLine: 2, reason: `bare "`},
+		"duplicate":              {in: "login,patientID\nAlice@x,1\nb,2\nalice@X,3\n", wantLine: 4, reason: "duplicate login (first on line 2)"},
+		"duplicate unicode fold": {in: "login,patientID\nKelvin,1\n\u212aelvin,2\n", wantLine: 3, reason: "duplicate login"},
+		"json not objects":       {in: "[\n1]", wantLine: 2, reason: "array element is number"},
+		"json not an array":      {in: "  [\n{}\n", wantLine: 2, reason: "no login field"},
+		"json missing ID":        {in: "[\n {\"login\":\"a\",\"patientID\":\"1\"},\n {\"login\":\"b\"}\n]", wantLine: 3, reason: "no patientID field"},
+		"json empty login":       {in: "[{\"login\":\"a\",\"patientID\":\"1\"},\n\n{\"username\":\"\",\"patientID\":\"2\"}]", wantLine: 3, reason: "empty login"},
+		"json null ID":           {in: "[{\"login\":\"a\",\"patientID\":null}]", wantLine: 1, reason: "empty patientID"},
+		"json login not string":  {in: "[\n{\"login\":7,\"patientID\":\"1\"}]", wantLine: 2, reason: "login is number"},
+		"json both login names":  {in: "[{\"login\":\"a\",\"username\":\"b\",\"patientID\":\"1\"}]", wantLine: 1, reason: "more than one login field"},
+		"json duplicate":         {in: "[{\"login\":\"a\",\"patientID\":\"1\"},\n{\"login\":\"A\",\"patientID\":\"2\"}]", wantLine: 2, reason: "duplicate login (first on line 1)"},
+		"json syntax":            {in: "[{\"login\":\"a\",\n\"patientID\":\"1\"}\n{}]", wantLine: 3, reason: "invalid JSON"},
+		"json trailing data":     {in: "[]\n[]", wantLine: 2, reason: "invalid JSON"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			l, err := Parse([]byte(c.in))
+			if err == nil {
+				t.Fatalf("Parse accepted it, with %d patients", l.Len())
+			}
+			var pe *ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("error %v (%T) is not a *ParseError", err, err)
+			}
+			if pe.Line != c.wantLine || !strings.Contains(pe.Reason, c.reason) {
+				t.Errorf("error = %q; want line %d and a reason containing %q", err, c.wantLine, c.reason)
+			}
+			if want := fmt.Sprintf("line %d: ", pe.Line); !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("error text %q does not start with %q", err, want)
+			}
+		})
+	}
+}
+
+// TestParseErrorsHoldNoPatientData checks that no error repeats a login or a patient ID.
+func TestParseErrorsHoldNoPatientData(t *testing.T) {
+	const login, id = "secret.person@example.com", "PID-SECRET-99"
+	for _, in := range []string{
+		login + "," + id + "\n",
+		"login,patientID\n" + login + "," + id + "\n" + login + ",x\n",
+		"login,patientID\n" + login + "\n",
+		"login,patientID\n\"" + login + "\"x," + id + "\n",
+		"[{\"login\":\"" + login + "\",\"patientID\":\"" + id + "\"},{\"login\":\"" + login + "\",\"patientID\":\"" + id + "\"}]",
+		"[{\"login\":\"" + login + "\",\"patientID\":{\"v\":\"" + id + "\"}}]",
+		"[{\"login\":\"" + login + "\" \"patientID\":\"" + id + "\"}]",
+		"[\"" + login + "\"]",
+	} {
+		_, err := Parse([]byte(in))
+		if err == nil {
+			t.Fatalf("Parse(%q) succeeded", in)
+		}
+		if msg := err.Error(); strings.Contains(msg, "secret") || strings.Contains(msg, "SECRET") {
+			t.Errorf("Parse(%q) error %q holds patient data", in, msg)
+		}
+	}
+}
+
+func TestLookup(t *testing.T) {
+	l, err := Parse([]byte("login,patientID\nAlice.Smith@Example.com,1\nstraße@example.com,2\nkelvin@example.com,3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		login string
+		want  string
+	}{
+		{"alice.smith@example.com", "1"},
+		{"ALICE.SMITH@EXAMPLE.COM", "1"},
+		{"STRASSE@example.com", ""}, // simple folding: ß is not ss
+		{"STRAẞE@EXAMPLE.COM", "2"}, // capital sharp s folds to ß
+		{"\u212aelvin@example.com", "3"},
+		{"alice.smith@example.co", ""},
+		{"", ""},
+	}
+	for _, c := range cases {
+		got, ok := l.Lookup(c.login)
+		if got != c.want || ok != (c.want != "") {
+			t.Errorf("Lookup(%q) = %q, %v; want %q", c.login, got, ok, c.want)
+		}
+		if gotB, _ := l.LookupBytes([]byte(c.login)); gotB != got {
+			t.Errorf("LookupBytes(%q) = %q; Lookup says %q", c.login, gotB, got)
+		}
+	}
+	var none *List
+	if _, ok := none.Lookup("a"); ok || none.Len() != 0 {
+		t.Error("a nil List is not empty")
+	}
+}
+
+func TestLookupDoesNotAllocate(t *testing.T) {
+	l, err := Parse([]byte("login,patientID\nAlice@Example.com,1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := []byte("alice@EXAMPLE.com")
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, ok := l.LookupBytes(login); !ok {
+			t.Fatal("not found")
+		}
+		if _, ok := l.Lookup("ALICE@example.com"); !ok {
+			t.Fatal("not found")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Lookup allocates %v times; want 0", allocs)
+	}
+}
+
+// reasonPatterns are every reason a ParseError may give: a fixed text with
+// numbers and, for JSON syntax errors, one quoted character of the input.
+var reasonPatterns = regexp.MustCompile(`^(` + strings.Join([]string{
+	`empty file: want a CSV header line login,patientID or a JSON array`,
+	`header has no (login|patientID) column: want a first line like login,patientID`,
+	`header has more than one (login column \(login, username\)|patient ID column \(patientID, ExternalServicePatientID\))`,
+	`empty (login|patientID)`,
+	`duplicate login \(first on line \d+\)`,
+	`wrong number of fields`,
+	`bare " in non-quoted-field`,
+	`extraneous or missing " in quoted-field`,
+	`array element is [a-z ]+, want an object with login and patientID`,
+	`object has no (login field \(login or username\)|patientID field \(patientID or ExternalServicePatientID\))`,
+	`object has more than one (login field \(login, username\)|patient ID field \(patientID, ExternalServicePatientID\))`,
+	`(login|patientID) is [a-z ]+, want a string`,
+	`JSON value at offset \d+ is [a-z ]+, want [a-z]+`,
+	`invalid JSON: (unexpected character '.{1,10}'|unexpected end of input( in string| in string escape| in \\u escape)?)` +
+		`(, expected (value|string key|':'|',' or '\}'|',' or '\]'|literal (null|true|false)|digit|digit after decimal point|digit in exponent))?`,
+	`invalid JSON: (invalid character after top-level value|exceeded max depth|control character in string|invalid escape character|invalid character in \\u escape)`,
+}, "|") + `)$`)
+
+func FuzzParsePatients(f *testing.F) {
+	for _, s := range []string{
+		"login,patientID\nalice@example.com,1235\n",
+		`[{"username":"john.doe@example.com","ExternalServicePatientID":"1234"}]`,
+		"login,patientID\na,1\nA,2\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		l, err := Parse(data)
+		if err == nil {
+			checkAgainstCSV(t, data, l)
+			return
+		}
+		var pe *ParseError
+		if !errors.As(err, &pe) {
+			t.Fatalf("error %v (%T) is not a *ParseError", err, err)
+		}
+		if lines := strings.Count(string(data), "\n") + 1; pe.Line < 1 || pe.Line > lines {
+			t.Fatalf("error %q names line %d of a %d-line input", err, pe.Line, lines)
+		}
+		// A reason outside the known texts might carry patient data.
+		if !reasonPatterns.MatchString(pe.Reason) {
+			t.Fatalf("unexpected error reason %q", pe.Reason)
+		}
+	})
+}
+
+// checkAgainstCSV checks a parsed CSV list against encoding/csv's records:
+// every record's login finds its patient ID, and nothing else is in the list.
+func checkAgainstCSV(t *testing.T, data []byte, l *List) {
+	t.Helper()
+	data = bytes.TrimPrefix(data, []byte(utf8BOM))
+	if first := bytes.TrimLeft(data, " \t\r\n"); len(first) > 0 && first[0] == '[' {
+		return // JSON
+	}
+	records, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
+	if err != nil || len(records) == 0 {
+		t.Fatalf("Parse accepted CSV that encoding/csv rejects: %v", err)
+	}
+	loginCol, idCol, err := csvColumns(records[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range records[1:] {
+		login, want := strings.TrimSpace(r[loginCol]), strings.TrimSpace(r[idCol])
+		if got, ok := l.Lookup(login); !ok || got != want {
+			t.Fatalf("Lookup(%q) = %q, %v; want %q", login, got, ok, want)
+		}
+	}
+	if l.Len() != len(records)-1 {
+		t.Fatalf("Len() = %d; want %d records", l.Len(), len(records)-1)
+	}
+}
+
+func BenchmarkParse100k(b *testing.B) {
+	for _, format := range []string{"csv", "json"} {
+		b.Run(format, func(b *testing.B) {
+			data := generate(100_000, format)
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Parse(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkLookup(b *testing.B) {
+	l, err := Parse(generate(100_000, "csv"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	login := []byte("Patient.00042424@Example.org")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := l.LookupBytes(login); !ok {
+			b.Fatal("not found")
+		}
+	}
+}
+
+func generate(n int, format string) []byte {
+	var sb strings.Builder
+	if format == "json" {
+		sb.WriteString("[\n")
+		for i := range n {
+			if i > 0 {
+				sb.WriteString(",\n")
+			}
+			fmt.Fprintf(&sb, `  {"login": "patient.%08d@example.org", "patientID": "P%09d"}`, i, i)
+		}
+		sb.WriteString("\n]\n")
+		return []byte(sb.String())
+	}
+	sb.WriteString("login,patientID\n")
+	for i := range n {
+		fmt.Fprintf(&sb, "patient.%08d@example.org,P%09d\n", i, i)
+	}
+	return []byte(sb.String())
+}

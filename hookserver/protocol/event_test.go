@@ -1,0 +1,258 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// specExample is SPEC 1.5, Okta's TokenPayLoadExample, verbatim.
+func specExample(t testing.TB) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/token-hook-request.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestDecodeSpecExample(t *testing.T) {
+	e, err := DecodeEvent(specExample(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"eventType", e.EventType, EventType},
+		{"eventId", e.EventID, "3OWo4oo-QQ-rBWfRyTmQYw"},
+		{"login", e.Login(), "administrator1@clouditude.net"},
+		{"tokens", e.Tokens(), []Token{IDToken, AccessToken}},
+		{"ID token lifetime", e.Data.Identity.Token.Lifetime.Expiration, int64(3600)},
+		{"preferred_username", e.Data.Identity.Claims["preferred_username"], "administrator1@clouditude.net"},
+		{"access sub", e.Data.Access.Claims["sub"], "administrator1@clouditude.net"},
+		{"scope openid", e.Data.Access.Scopes["openid"], Scope{ID: "scpq7bW1cp6dcvrz80g3", Action: "GRANT"}},
+		{"scope request", e.Data.Context.Protocol.Request.Scope, "openid profile email"},
+		{"client", *e.Data.Context.Protocol.Client, Client{ID: "customClientIdNative", Name: "Native client", Type: "PUBLIC"}},
+		{"session amr", e.Data.Context.Session.AMR, []string{"PASSWORD"}},
+		{"policy", *e.Data.Context.Policy, Policy{ID: "00pq8lGaLlI8APuqY0g3", Rule: PolicyRule{ID: "0prq8mLKuKAmavOvq0g3"}}},
+		{"refresh token", *e.Data.RefreshToken, RefreshToken{JTI: "oarob4a0tckCkGcyo1d6"}},
+		{"request URL", strings.HasPrefix(e.Data.Context.Request.URL.Value, "https://"), true},
+		{"end user", e.HasEndUser(), true},
+	}
+	for _, c := range checks {
+		if diff := cmp.Diff(c.want, c.got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", c.name, diff)
+		}
+	}
+}
+
+func TestDecodeEventIgnoresUnknownFields(t *testing.T) {
+	e, err := DecodeEvent([]byte(`{"eventType":"` + EventType + `","future":{"x":[1]},"data":{"context":{"newThing":1}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.EventType != EventType {
+		t.Errorf("eventType = %q", e.EventType)
+	}
+}
+
+func TestLoginLookupOrder(t *testing.T) {
+	cases := map[string]struct {
+		reason string
+		event  string
+		login  string
+		endUse bool
+	}{
+		"profile login first": {
+			reason: "context.user.profile.login wins over the token claims",
+			event:  `{"data":{"context":{"user":{"profile":{"login":"a@x"}}},"identity":{"claims":{"preferred_username":"b@x"}},"access":{"claims":{"sub":"c@x"}}}}`,
+			login:  "a@x", endUse: true,
+		},
+		"preferred_username second": {
+			reason: "Okta's guide reads the ID token's preferred_username",
+			event:  `{"data":{"identity":{"claims":{"preferred_username":"b@x"}},"access":{"claims":{"sub":"c@x"}}}}`,
+			login:  "b@x", endUse: true,
+		},
+		"access sub last": {
+			reason: "the access token's sub is the login by default",
+			event:  `{"data":{"access":{"claims":{"sub":"c@x","uid":"00u1"}}}}`,
+			login:  "c@x", endUse: true,
+		},
+		"access sub with no sign of a user": {
+			reason: "no user, session, ID token or uid: a machine client, whatever the grant type says",
+			event:  `{"data":{"access":{"claims":{"sub":"0oa1","cid":"0oa1"}}}}`,
+			login:  "0oa1", endUse: false,
+		},
+		"session context only": {
+			event: `{"data":{"context":{"session":{}},"access":{"claims":{"sub":"c@x"}}}}`,
+			login: "c@x", endUse: true,
+		},
+		"empty profile login skipped": {
+			event: `{"data":{"context":{"user":{"profile":{"login":""}}},"access":{"claims":{"sub":"c@x"}}}}`, // a user context
+			login: "c@x", endUse: true,
+		},
+		"non-string claim skipped": {
+			event: `{"data":{"identity":{"claims":{"preferred_username":7}},"access":{"claims":{"sub":"c@x"}}}}`,
+			login: "c@x", endUse: true,
+		},
+		"ID token sub is not a login": {
+			reason: "the ID token's sub is the user id",
+			event:  `{"data":{"identity":{"claims":{"sub":"00u1"}}}}`,
+		},
+		"client credentials": {
+			reason: "no end user: the access token's sub is the client id",
+			event:  `{"data":{"context":{"protocol":{"request":{"grant_type":"client_credentials"}}},"access":{"claims":{"sub":"0oa1"}}}}`,
+			login:  "0oa1", endUse: false,
+		},
+		"nothing": {event: `{"data":{}}`},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			e, err := DecodeEvent([]byte(c.event))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum, err := ReadSummary([]byte(c.event))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := e.Login(); got != c.login {
+				t.Errorf("Event.Login() = %q; want %q (%s)", got, c.login, c.reason)
+			}
+			if got := string(sum.Login()); got != c.login {
+				t.Errorf("Summary.Login() = %q; want %q (%s)", got, c.login, c.reason)
+			}
+			if got := e.HasEndUser(); got != c.endUse {
+				t.Errorf("Event.HasEndUser() = %v; want %v", got, c.endUse)
+			}
+			if got := sum.HasEndUser(); got != c.endUse {
+				t.Errorf("Summary.HasEndUser() = %v; want %v", got, c.endUse)
+			}
+		})
+	}
+}
+
+// summaryCases are events on which ReadSummary must agree with DecodeEvent; they
+// also seed FuzzDecodeEvent.
+var summaryCases = []string{
+	`{"eventType":"com.okta.oauth2.tokens.transform","eventId":"e1","data":{"identity":{"claims":{}}}}`,
+	`{"EVENTTYPE":"x","EventId":"e2"}`,
+	`{"eventT\u0079pe":"x","eventId":"\u00e9"}`,
+	`{"data":{"identity":{"claims":{"preferred_username":"a"}},"identity":null}}`,
+	`{"data":{"identity":{"claims":{"preferred_username":"a"}},"identity":{}}}`,
+	`{"data":{"identity":{"claims":{"preferred_username":"a"}}},"data":{"access":{"claims":{"sub":"b"}}}}`,
+	`{"data":{"identity":{"claims":{"preferred_username":"a","preferred_username":null}}}}`,
+	`{"data":{"identity":{"claims":{"Preferred_Username":"a"}}}}`,
+	`{"data":{"context":{"user":{"profile":{"login":"a"}},"user":null}}}`,
+	`{"data":{"context":{"user":{"profile":{"login":"a"}}},"context":null}}`,
+	`{"data":{"context":{"user":{"profile":{"login":"a","login":null}}}}}`,
+	`{"data":{"context":{"protocol":{"request":{"grant_type":"client_credentials"}},"protocol":{"request":null}}}}`,
+	`{"data":{"context":{"ſser":{"profile":{"login":"kelvin"}}}}}`,
+	`{"data":{"context":{"session":{"id":"s"},"session":null},"access":{"claims":{"sub":"a","uid":"u","uid":7}}}}`,
+	`{"data":{"context":{"session":{}},"access":{"claims":{"sub":"a"}},"access":{"claims":null}}}`,
+	`{"data":null}`, `null`, `[]`, `"x"`, `{"data":[]}`, `{"data":{"identity":5}}`,
+	`{"data":{"access":{"claims":[]}}}`, `{"eventType":5}`, `{"data":{"context":{"user":{"profile":{"login":true}}}}}`,
+	`{"eventId":"x"} trailing`, `{"eventId":"x"`, "{\"eventId\":\"\xff\"}",
+}
+
+func TestReadSummaryAgreesWithDecodeEvent(t *testing.T) {
+	docs := append([]string{string(specExample(t))}, summaryCases...)
+	for _, doc := range docs {
+		checkSummary(t, []byte(doc))
+	}
+}
+
+// checkSummary is the property FuzzDecodeEvent checks: on any input that
+// DecodeEvent accepts, ReadSummary succeeds and reports the same fields; it
+// accepts nothing that is not JSON, and rejects valid JSON only for a type error
+// that DecodeEvent rejects too.
+func checkSummary(t *testing.T, doc []byte) {
+	t.Helper()
+	sum, serr := ReadSummary(doc)
+	e, eerr := DecodeEvent(doc)
+	valid := json.Valid(doc)
+	switch {
+	case serr == nil && !valid:
+		t.Fatalf("ReadSummary accepted invalid JSON %q", doc)
+	case serr != nil && eerr == nil:
+		t.Fatalf("ReadSummary(%q) = %v; DecodeEvent accepted it", doc, serr)
+	case eerr != nil && valid && serr == nil:
+		var te *json.UnmarshalTypeError
+		if !errors.As(eerr, &te) {
+			t.Fatalf("DecodeEvent(%q) = %v, not a type error, yet ReadSummary accepted it", doc, eerr)
+		}
+	}
+	if serr != nil || eerr != nil {
+		return
+	}
+	got := map[string]any{
+		"eventType": string(sum.EventType), "eventId": string(sum.EventID), "login": string(sum.Login()),
+		"grantType": string(sum.GrantType), "id": sum.Has(IDToken), "access": sum.Has(AccessToken),
+		"endUser": sum.HasEndUser(),
+	}
+	want := map[string]any{
+		"eventType": e.EventType, "eventId": e.EventID, "login": e.Login(),
+		"grantType": e.GrantType(), "id": e.Has(IDToken), "access": e.Has(AccessToken),
+		"endUser": e.HasEndUser(),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("ReadSummary(%q) disagrees with DecodeEvent (-DecodeEvent +ReadSummary):\n%s", doc, diff)
+	}
+}
+
+func FuzzDecodeEvent(f *testing.F) {
+	f.Add(specExample(f))
+	for _, doc := range summaryCases {
+		f.Add([]byte(doc))
+	}
+	f.Fuzz(checkSummary)
+}
+
+func TestReadSummaryAllocations(t *testing.T) {
+	doc := specExample(t)
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := ReadSummary(doc); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("ReadSummary allocates %v times per event; want 0", allocs)
+	}
+}
+
+func BenchmarkReadSummary(b *testing.B) {
+	indented := specExample(b)
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, indented); err != nil {
+		b.Fatal(err)
+	}
+	for name, doc := range map[string][]byte{"indented": indented, "compact": compact.Bytes()} {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(doc)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ReadSummary(doc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkDecodeEvent(b *testing.B) {
+	doc := specExample(b)
+	b.SetBytes(int64(len(doc)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeEvent(doc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
