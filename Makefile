@@ -56,7 +56,7 @@ verify: generate manifests ## Regenerate code, CRDs, RBAC and chart copies; fail
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
 .PHONY: test
-test: lint verify vet test-unit test-envtest test-fuzz ## Everything CI runs: lint, verify, unit, envtest and short fuzz runs.
+test: lint verify vet helm-lint test-unit test-envtest test-fuzz ## Everything CI runs: lint, verify, chart lint, unit, envtest and short fuzz runs.
 
 .PHONY: test-unit
 test-unit: ## Unit tests (no control plane), with the race detector.
@@ -121,6 +121,46 @@ deploy: manifests kustomize ## Deploy the operator to the cluster in your kubeco
 .PHONY: undeploy
 undeploy: kustomize ## Undeploy the operator. Call with ignore-not-found=true to ignore resource not found errors.
 	$(KUSTOMIZE) build config/default | $(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -f -
+
+##@ Packaging
+
+# The daemonless image tarball (hack/image): both binaries FROM SCRATCH with
+# the host's CA bundle, as no base image can be pulled offline.
+IMAGE_TARBALL ?= bin/tokenhook-image.tar
+# Image platforms, comma-separated; several make a multi-platform image.
+PLATFORMS ?= linux/$(shell go env GOARCH)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+# Every timestamp in the image: the last commit's time, so rebuilds are reproducible.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+CONTAINER_TOOL ?= docker
+
+.PHONY: helm-lint
+helm-lint: helm ## Lint the Helm chart (strict) with its defaults and with every charts/tokenhook/ci/*-values.yaml.
+	$(HELM) lint --strict charts/tokenhook
+	@for f in charts/tokenhook/ci/*-values.yaml; do \
+		echo "$(HELM) lint --strict charts/tokenhook -f $$f"; $(HELM) lint --strict charts/tokenhook -f "$$f" || exit 1; done
+
+.PHONY: helm-package
+helm-package: helm ## Package the Helm chart into bin/charts/.
+	$(HELM) package charts/tokenhook --destination bin/charts
+
+.PHONY: image-tarball
+image-tarball: ## Build the image without a container engine: an OCI tarball (IMAGE_TARBALL, default bin/tokenhook-image.tar) named IMG.
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) go run ./hack/image --output $(IMAGE_TARBALL) --tag $(IMG) \
+		--platform $(PLATFORMS) --version $(VERSION) --revision "$(REVISION)"
+
+.PHONY: docker-build
+docker-build: ## Build the image IMG from the Dockerfile with a container engine (CONTAINER_TOOL=docker or podman).
+	$(CONTAINER_TOOL) build -t $(IMG) .
+
+.PHONY: docker-push
+docker-push: ## Push the image IMG.
+	$(CONTAINER_TOOL) push $(IMG)
+
+.PHONY: docker-buildx
+docker-buildx: ## Build and push IMG for every platform in PLATFORMS with docker buildx.
+	docker buildx build --platform $(PLATFORMS) --tag $(IMG) --push .
 
 ##@ Dependencies
 

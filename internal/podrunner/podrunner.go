@@ -199,9 +199,12 @@ func (d *Deployment) stopPods() {
 	pods := d.pods
 	d.pods = nil
 	d.mu.Unlock()
+	// In parallel, as kubelet would: each waits out its graceful shutdown.
+	var wg sync.WaitGroup
 	for _, p := range pods {
-		p.stop()
+		wg.Go(p.stop)
 	}
+	wg.Wait()
 }
 
 // reportStatus writes what the Deployment controller would.
