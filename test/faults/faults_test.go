@@ -38,7 +38,7 @@ func TestOktaFaultsWhileCreatingEditingDeleting(t *testing.T) {
 	idx := make([]int, n)
 	for i := range n {
 		idx[i] = i
-		f.create(i, nil)
+		f.create(i)
 	}
 	// Edit a third, delete a third, while the creates are still under way.
 	var edited, deleted, kept []int
@@ -120,7 +120,7 @@ func TestManagerKilledAtBadMoments(t *testing.T) {
 				first = managerOptions{}
 			}
 			m1 := startManager(t, "m1", first)
-			f.create(0, nil)
+			f.create(0)
 			if tc.deleting {
 				eventually(t, waitFor, func() error { return errors.Join(f.inOkta(0, url), f.ready(0)) })
 				m1.stop()
@@ -159,7 +159,7 @@ func TestLeaderElection(t *testing.T) {
 	}
 	b := startManager(t, "b", managerOptions{leaderElection: true})
 
-	f.create(0, nil)
+	f.create(0)
 	url0 := fmt.Sprintf("https://hooks.example.com/%s/0", f.ns)
 	eventually(t, waitFor, func() error { return errors.Join(f.inOkta(0, url0), f.ready(0)) })
 	if a.calls.writes.Load() == 0 {
@@ -176,7 +176,7 @@ func TestLeaderElection(t *testing.T) {
 		t.Fatal("manager b did not take over")
 	}
 	aCalls := a.calls.reads.Load() + a.calls.writes.Load()
-	f.create(1, nil)
+	f.create(1)
 	f.update(0, func(th *v1.TokenHook) { th.Spec.HookServer.ExternalURL = "https://moved.example.com/hook" })
 	url1 := fmt.Sprintf("https://hooks.example.com/%s/1", f.ns)
 	eventually(t, waitFor, func() error {
@@ -196,7 +196,7 @@ func TestOktaUnreachable(t *testing.T) {
 	f := newFixture(t, 2)
 	startManager(t, "m", managerOptions{})
 	url := func(i int) string { return fmt.Sprintf("https://hooks.example.com/%s/%d", f.ns, i) }
-	f.create(0, nil)
+	f.create(0)
 	eventually(t, waitFor, func() error { return errors.Join(f.inOkta(0, url(0)), f.ready(0)) })
 
 	door.Shut()
@@ -206,7 +206,7 @@ func TestOktaUnreachable(t *testing.T) {
 			door.Open(t)
 		}
 	})
-	f.create(1, nil)
+	f.create(1)
 	f.update(0, func(th *v1.TokenHook) { th.Spec.HookServer.ExternalURL = "https://moved.example.com/hook" })
 	for _, i := range []int{0, 1} {
 		eventually(t, waitFor, func() error {

@@ -416,7 +416,7 @@ func (f *fixture) name(i int) string { return fmt.Sprintf("th-%d", i) }
 
 func (f *fixture) hookName(i int) string { return "tokenhook-" + f.ns + "-" + f.name(i) }
 
-func (f *fixture) create(i int, mutate func(*v1.TokenHook)) {
+func (f *fixture) create(i int) {
 	f.t.Helper()
 	th := &v1.TokenHook{
 		ObjectMeta: metav1.ObjectMeta{Name: f.name(i), Namespace: f.ns},
@@ -426,9 +426,6 @@ func (f *fixture) create(i int, mutate func(*v1.TokenHook)) {
 			HookServer: v1.HookServerSpec{ExternalURL: fmt.Sprintf("https://hooks.example.com/%s/%d", f.ns, i)},
 			Patients:   v1.PatientsSpec{ConfigMapRef: v1.ConfigMapKeyRef{Name: "patients"}},
 		},
-	}
-	if mutate != nil {
-		mutate(th)
 	}
 	if err := k8s.Create(context.Background(), th); err != nil {
 		f.t.Fatal(err)
