@@ -15,7 +15,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -48,6 +47,8 @@ var (
 )
 
 func TestMain(m *testing.M) { os.Exit(runSuite(m)) }
+
+var eventually = testenv.Eventually
 
 func runSuite(m *testing.M) int {
 	env, err := testenv.New()
@@ -100,8 +101,9 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "setup controller:", err)
 		return 1
 	}
-	if err := ctrl.NewControllerManagedBy(mgr).For(&appsv1.Deployment{}).Named("fake-deployment-controller").
-		Complete(&fakeDeploymentController{Client: mgr.GetClient()}); err != nil {
+	if err := testenv.AddDeploymentStandIn(mgr, func(d *appsv1.Deployment) bool {
+		return strings.HasPrefix(d.Name, "unavailable-")
+	}); err != nil {
 		fmt.Fprintln(os.Stderr, "setup fake deployment controller:", err)
 		return 1
 	}
@@ -115,29 +117,6 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
-}
-
-// fakeDeploymentController does what kube-controller-manager and kubelet
-// would: it reports every replica of the current generation available.
-type fakeDeploymentController struct{ client.Client }
-
-func (f *fakeDeploymentController) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	d := &appsv1.Deployment{}
-	if err := f.Get(ctx, req.NamespacedName, d); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if strings.HasPrefix(d.Name, "unavailable-") || d.Status.ObservedGeneration == d.Generation {
-		return ctrl.Result{}, nil
-	}
-	n := ptr.Deref(d.Spec.Replicas, 1)
-	d.Status = appsv1.DeploymentStatus{
-		ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n,
-		Conditions: []appsv1.DeploymentCondition{{
-			Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable",
-			LastUpdateTime: metav1.Now(), LastTransitionTime: metav1.Now(),
-		}},
-	}
-	return ctrl.Result{}, f.Status().Update(ctx, d)
 }
 
 // requireEnv skips (or under CI fails) a test that needs the control plane.
@@ -298,20 +277,4 @@ func hooksNamed(name string) []oktasim.Hook {
 		}
 	}
 	return out
-}
-
-// eventually retries fn until it returns nil or the time is up.
-func eventually(t *testing.T, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

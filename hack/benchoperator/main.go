@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,7 +34,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
 	"github.com/tokenhook/tokenhook/internal/oktasim"
@@ -470,31 +468,14 @@ func numCPU() int {
 	return n
 }
 
-// startFakeDeployments runs a tiny controller that reports every Deployment
-// available, as kube-controller-manager and kubelet would.
+// startFakeDeployments reports hook server Deployments available, as
+// kube-controller-manager and kubelet would: envtest runs no pods.
 func startFakeDeployments(ctx context.Context, cfg *rest.Config) error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
 	if err != nil {
 		return err
 	}
-	err = ctrl.NewControllerManagedBy(mgr).For(&appsv1.Deployment{}).Named("fake-deployments").
-		Complete(reconcile.Func(func(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-			c := mgr.GetClient()
-			d := &appsv1.Deployment{}
-			if err := c.Get(ctx, req.NamespacedName, d); err != nil {
-				return ctrl.Result{}, client.IgnoreNotFound(err)
-			}
-			if d.Status.ObservedGeneration == d.Generation {
-				return ctrl.Result{}, nil
-			}
-			r := ptr.Deref(d.Spec.Replicas, 1)
-			d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: r, UpdatedReplicas: r,
-				ReadyReplicas: r, AvailableReplicas: r, Conditions: []appsv1.DeploymentCondition{{
-					Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable",
-					LastUpdateTime: metav1.Now(), LastTransitionTime: metav1.Now()}}}
-			return ctrl.Result{}, c.Status().Update(ctx, d)
-		}))
-	if err != nil {
+	if err := testenv.AddDeploymentStandIn(mgr, nil); err != nil {
 		return err
 	}
 	go func() {

@@ -33,6 +33,8 @@ const (
 	visitor   = "sam.visitor@example.com" // not a patient
 )
 
+var eventually = testenv.Eventually
+
 func TestPatientLoginEndToEnd(t *testing.T) {
 	if _, err := testenv.Assets(); err != nil {
 		testenv.Unavailable(t, err)
@@ -160,21 +162,6 @@ func TestPatientLoginEndToEnd(t *testing.T) {
 			t.Errorf("after delete, a patient still gets patientID %v", v)
 		}
 	})
-}
-
-func eventually(t *testing.T, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // testLog sends the stack's output to the test log when TEST_LOG is set.

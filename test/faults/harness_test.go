@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -58,6 +57,8 @@ var (
 )
 
 func TestMain(m *testing.M) { os.Exit(runSuite(m)) }
+
+var eventually = testenv.Eventually
 
 func runSuite(m *testing.M) int {
 	env, err := testenv.New()
@@ -169,8 +170,7 @@ func startManager(t *testing.T, name string, o managerOptions) *manager {
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		t.Fatal(err)
 	}
-	if err := ctrl.NewControllerManagedBy(mgr).For(&appsv1.Deployment{}).Named("fake-deployments").
-		Complete(&fakeDeploymentController{Client: mgr.GetClient()}); err != nil {
+	if err := testenv.AddDeploymentStandIn(mgr, nil); err != nil {
 		t.Fatal(err)
 	}
 	m.leader = make(chan struct{})
@@ -270,27 +270,6 @@ func (c *observedClient) GetPolicyRule(ctx context.Context, as, policyID, ruleID
 func (c *observedClient) UpdatePolicyRule(ctx context.Context, as string, rule *okta.PolicyRule) (*okta.PolicyRule, error) {
 	r, err := c.Client.UpdatePolicyRule(ctx, as, rule)
 	return r, c.after("UpdatePolicyRule", true, err)
-}
-
-// fakeDeploymentController reports every Deployment available (envtest
-// runs no pods).
-type fakeDeploymentController struct{ client.Client }
-
-func (f *fakeDeploymentController) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	d := &appsv1.Deployment{}
-	if err := f.Get(ctx, req.NamespacedName, d); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if d.Status.ObservedGeneration == d.Generation {
-		return ctrl.Result{}, nil
-	}
-	n := ptr.Deref(d.Spec.Replicas, 1)
-	d.Status = appsv1.DeploymentStatus{
-		ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n,
-		Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue,
-			Reason: "MinimumReplicasAvailable", LastUpdateTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
-	}
-	return ctrl.Result{}, f.Status().Update(ctx, d)
 }
 
 // frontDoor is a TCP proxy to the simulator that can be shut (connections
@@ -521,21 +500,6 @@ func hooksNamed(name string) []oktasim.Hook {
 		}
 	}
 	return out
-}
-
-func eventually(t *testing.T, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // all joins the errors of fn over indexes.
