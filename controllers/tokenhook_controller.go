@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
@@ -258,7 +259,11 @@ func (r *TokenHookReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Man
 	}
 
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1.TokenHook{}).
+		// Our own status writes would each cost another round of Okta
+		// reads; spec, label and annotation changes still count, and so
+		// does deletion, which bumps metadata.generation.
+		For(&v1.TokenHook{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
