@@ -74,7 +74,7 @@ test-fuzz: ## Short coverage-guided fuzz runs over the hook's inputs.
 	go test -run='^$$' -fuzz='^FuzzParsePatients$$' -fuzztime=$(FUZZTIME) ./hookserver/patients
 
 .PHONY: bench-operator
-bench-operator: envtest ## The operator at 1, 10, 100 and 300 TokenHooks over simulated, rate-limited Okta orgs (about 15 minutes).
+bench-operator: envtest ## The operator at 1, 10, 100 and 300 TokenHooks over simulated, rate-limited Okta orgs (about 25 minutes).
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" go run ./hack/benchoperator $(BENCH_OPERATOR_ARGS)
 
 .PHONY: bench-hook

@@ -48,8 +48,8 @@ func main() {
 		rateLimit   = flag.Int("org-rate-limit", 600, "each simulated org's API calls per minute")
 		hookCap     = flag.Int("hook-cap", oktasim.DefaultHookLimit, "each org's inline hook cap")
 		budget      = flag.Int("okta-calls-per-minute", 300, "the manager's per-org call budget (--okta-calls-per-minute)")
-		drift       = flag.Duration("drift-interval", 20*time.Second, "the manager's --drift-interval")
-		steadyFor   = flag.Int("steady-periods", 3, "drift periods to hold steady state")
+		drift       = flag.Duration("drift-interval", time.Minute, "the manager's --drift-interval (its default is 5m)")
+		steadyFor   = flag.Int("steady-periods", 2, "drift periods to hold steady state")
 		concurrency = flag.Int("max-concurrent-reconciles", 4, "the manager's --max-concurrent-reconciles")
 	)
 	flag.Parse()
@@ -254,6 +254,25 @@ func benchOne(ctx context.Context, k8s client.Client, managerBin, kubeconfig, wo
 	}
 	res.reconciles = reconciles(metricsAddr)
 
+	step(fmt.Sprintf("steady state for %d drift periods (%s)", steadyPeriods, time.Duration(steadyPeriods)*drift))
+	for _, o := range orgs {
+		o.sim.ResetCalls()
+	}
+	hold := time.Duration(steadyPeriods) * drift
+	time.Sleep(hold)
+	var sReads, sWrites int
+	for _, o := range orgs {
+		for _, c := range o.sim.Calls() {
+			if c.IsWrite() {
+				sWrites++
+			} else {
+				sReads++
+			}
+		}
+	}
+	perHookHour := func(calls int) float64 { return float64(calls) / float64(n) / hold.Hours() }
+	res.steadyReadsPerHookHour, res.steadyWritesPerHookHour = perHookHour(sReads), perHookHour(sWrites)
+
 	// One more TokenHook in a full org: a clear condition, nobody else disturbed.
 	if n%hookCap == 0 {
 		last := orgs[len(orgs)-1]
@@ -278,27 +297,18 @@ func benchOne(ctx context.Context, k8s client.Client, managerBin, kubeconfig, wo
 		if ready := countReady(ctx, k8s, ns, names); ready != n {
 			return res, fmt.Errorf("the TokenHook past the cap disturbed the others: %d/%d Ready", ready, n)
 		}
-		names = append(names, "past-cap")
-	}
-
-	step(fmt.Sprintf("steady state for %d drift periods (%s)", steadyPeriods, time.Duration(steadyPeriods)*drift))
-	for _, o := range orgs {
-		o.sim.ResetCalls()
-	}
-	hold := time.Duration(steadyPeriods) * drift
-	time.Sleep(hold)
-	var sReads, sWrites int
-	for _, o := range orgs {
-		for _, c := range o.sim.Calls() {
-			if c.IsWrite() {
-				sWrites++
-			} else {
-				sReads++
+		// It retries its create once per drift period, until there is room.
+		last.sim.ResetCalls()
+		time.Sleep(2 * drift)
+		refused := 0
+		for _, c := range last.sim.Calls() {
+			if c.IsWrite() && c.Status >= 400 {
+				refused++
 			}
 		}
+		res.pastCap += fmt.Sprintf("\n  it retried its create %d times in %s (once per drift period), and nothing else was disturbed", refused, 2*drift)
+		names = append(names, "past-cap")
 	}
-	perHookHour := func(calls int) float64 { return float64(calls) / float64(n) / hold.Hours() }
-	res.steadyReadsPerHookHour, res.steadyWritesPerHookHour = perHookHour(sReads), perHookHour(sWrites)
 
 	step("deleting every TokenHook")
 	start = time.Now()
