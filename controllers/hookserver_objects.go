@@ -3,6 +3,7 @@ package controllers
 import (
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -123,6 +124,16 @@ func hookServerResources(th *v1.TokenHook) corev1.ResourceRequirements {
 	return r
 }
 
+// goMemLimit lets the Go runtime collect harder before the container's
+// memory limit, instead of being killed at it: 90% of the limit, if any.
+func goMemLimit(r corev1.ResourceRequirements) []corev1.EnvVar {
+	limit, ok := r.Limits[corev1.ResourceMemory]
+	if !ok || limit.Value() <= 0 {
+		return nil
+	}
+	return []corev1.EnvVar{{Name: "GOMEMLIMIT", Value: strconv.FormatInt(limit.Value()/10*9, 10)}}
+}
+
 // desiredDeployment is the hook server Deployment: restricted pod security,
 // the patients ConfigMap and the auth Secret mounted as files (both hot
 // reloaded by the hook server, so edits need no restart).
@@ -162,6 +173,7 @@ func desiredDeployment(th *v1.TokenHook, image string) *appsv1.Deployment {
 				{Name: "http", ContainerPort: hookServerPort, Protocol: corev1.ProtocolTCP},
 				{Name: "metrics", ContainerPort: metricsPort, Protocol: corev1.ProtocolTCP},
 			},
+			Env:            goMemLimit(hookServerResources(th)),
 			ReadinessProbe: probe("/readyz", 5),
 			LivenessProbe:  probe("/healthz", 10),
 			Resources:      hookServerResources(th),

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -65,6 +66,7 @@ func TestDesiredDeployment(t *testing.T) {
 		"auth volume":              {d.Spec.Template.Spec.Volumes[1].Secret.SecretName, "clinic-hookserver-auth"},
 		"spread without affinity":  {len(d.Spec.Template.Spec.TopologySpreadConstraints), 1},
 		"default memory limit":     {c.Resources.Limits.Memory().String(), "256Mi"},
+		"GOMEMLIMIT at 90%":        {fmt.Sprint(c.Env), "[{GOMEMLIMIT 241591905 nil}]"},
 	}
 	for what, c := range checks {
 		if c.got != c.want {
