@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -265,11 +267,14 @@ func (r *TokenHookReconciler) syncPolicyRule(ctx context.Context, th *v1.TokenHo
 	return nil
 }
 
-// findRule resolves the rule. Once status holds the ids for the current
-// spec generation, one read by id does (two reads per drift check in all).
+// findRule resolves the rule. Once the rule was linked under the current
+// spec generation, its ids in status stand, and one read by id does (two
+// reads per drift check in all).
 func (r *TokenHookReconciler) findRule(ctx context.Context, th *v1.TokenHook, c okta.Client) (*okta.PolicyRule, error) {
 	asID := th.Spec.Okta.AuthorizationServerID
-	if th.Status.PolicyID != "" && th.Status.RuleID != "" && th.Status.ObservedGeneration == th.Generation {
+	linked := meta.FindStatusCondition(th.Status.Conditions, v1.ConditionPolicyRuleLinked)
+	resolvedForThisSpec := linked != nil && linked.Status == metav1.ConditionTrue && linked.ObservedGeneration == th.Generation
+	if th.Status.PolicyID != "" && th.Status.RuleID != "" && resolvedForThisSpec {
 		rule, err := c.GetPolicyRule(ctx, asID, th.Status.PolicyID, th.Status.RuleID)
 		if err == nil && selects(th.Spec.Okta.Rule, rule.ID, rule.Name) {
 			return rule, nil

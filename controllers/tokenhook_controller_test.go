@@ -532,3 +532,28 @@ func TestDeletionWithoutCredentialsWaitsThenOrphanReleases(t *testing.T) {
 	f.update("stuck", func(th *v1.TokenHook) { th.Spec.DeletionPolicy = v1.DeletionPolicyOrphan })
 	f.waitGone("stuck")
 }
+
+func TestMovingToAnotherRuleUnlinksTheOldOne(t *testing.T) {
+	f := newFixture(t)
+	f.create(f.tokenHook("mover"))
+	hookID := f.waitReady("mover").Status.InlineHookID
+	other, err := sim.AddRule("default", f.policyID, oktasim.RuleSpec{
+		Name: f.ruleName + " (other)", Priority: 90,
+		Conditions: oktasim.RuleConditions{GrantTypes: []string{"password"}, Scopes: []string{"*"},
+			Groups: oktasim.IncludeExclude{Include: []string{"EVERYONE"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.update("mover", func(th *v1.TokenHook) { th.Spec.Okta.Rule = v1.OktaObjectSelector{ID: other.ID} })
+	th := f.waitReady("mover")
+	if th.Status.RuleID != other.ID {
+		t.Errorf("status.ruleID = %s, want %s", th.Status.RuleID, other.ID)
+	}
+	if got, _ := sim.Rule("default", f.policyID, other.ID); got.Token.InlineHookID != hookID {
+		t.Errorf("the new rule calls %q, want %s", got.Token.InlineHookID, hookID)
+	}
+	if got := f.rule().Token.InlineHookID; got != "" {
+		t.Errorf("the old rule still calls %s", got)
+	}
+}
