@@ -234,18 +234,21 @@ func TestHookLifecycleOverHTTP(t *testing.T) {
 		}
 	}
 
-	put := map[string]struct {
+	// In order: the rename must be the last write, as the check after the
+	// loop reads the name.
+	put := []struct {
+		name   string
 		body   string
 		status int
 		field  string
 	}{
-		"type change":         {body: hookWith("com.okta.oauth2.tokens.transform", HookTypeImport), status: 400, field: "type"},
-		"secret left out":     {body: hookWith(`,"value":"Basic c2VjcmV0"`, ""), status: 400, field: "channel.config.authScheme.value"},
-		"type left out":       {body: hookWith(`"type":"com.okta.oauth2.tokens.transform",`, ""), status: 200},
-		"rename while ACTIVE": {body: hookWith(`"name":"patients"`, `"name":"renamed"`), status: 200},
+		{name: "type change", body: hookWith("com.okta.oauth2.tokens.transform", HookTypeImport), status: 400, field: "type"},
+		{name: "secret left out", body: hookWith(`,"value":"Basic c2VjcmV0"`, ""), status: 400, field: "channel.config.authScheme.value"},
+		{name: "type left out", body: hookWith(`"type":"com.okta.oauth2.tokens.transform",`, ""), status: 200},
+		{name: "rename while ACTIVE", body: hookWith(`"name":"patients"`, `"name":"renamed"`), status: 200},
 	}
-	for name, tc := range put {
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range put {
+		t.Run(tc.name, func(t *testing.T) {
 			w := call(t, s, http.MethodPut, path, tc.body)
 			if w.Code != tc.status {
 				t.Fatalf("PUT = %d %s", w.Code, w.Body)
