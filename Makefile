@@ -67,11 +67,16 @@ test-envtest: envtest helm kustomize ## Integration tests against a real kube-ap
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" HELM="$(HELM)" KUSTOMIZE="$(KUSTOMIZE)" \
 		go test -count=1 -timeout 30m ./controllers/... ./test/...
 
-FUZZTIME ?= 10s
+# Fuzz budgets are execution counts, not durations: on Go 1.26 a duration
+# -fuzztime races the coordinator's deadline and can fail with a bare
+# "context deadline exceeded" and no crasher (golang/go#75804, fixed in 1.27).
+# Each budget is a few seconds on 2 cores; -timeout still catches a hang.
+FUZZ_EVENT_EXECS ?= 300000x
+FUZZ_PATIENTS_EXECS ?= 200000x
 .PHONY: test-fuzz
 test-fuzz: ## Short coverage-guided fuzz runs over the hook's inputs.
-	go test -run='^$$' -fuzz='^FuzzDecodeEvent$$' -fuzztime=$(FUZZTIME) ./hookserver/protocol
-	go test -run='^$$' -fuzz='^FuzzParsePatients$$' -fuzztime=$(FUZZTIME) ./hookserver/patients
+	go test -run='^$$' -fuzz='^FuzzDecodeEvent$$' -fuzztime=$(FUZZ_EVENT_EXECS) -timeout=5m ./hookserver/protocol
+	go test -run='^$$' -fuzz='^FuzzParsePatients$$' -fuzztime=$(FUZZ_PATIENTS_EXECS) -timeout=5m ./hookserver/patients
 
 .PHONY: bench-operator
 bench-operator: envtest ## The operator at 1, 10, 100 and 300 TokenHooks over simulated, rate-limited Okta orgs (about 25 minutes).
