@@ -154,14 +154,22 @@ func (s *Sim) postEvent(ctx context.Context, hook Hook, event *protocol.Event) (
 		hreq.Header.Set(a.Key, a.Value)
 	}
 	resp, err := s.mint.hookClient.Do(hreq)
+	if err == nil {
+		defer func() { _ = resp.Body.Close() }()
+		// net/http hands over a response that raced the deadline's connection
+		// close; Okta's budget is strict, so a late answer is a timeout.
+		err = ctx.Err()
+	}
 	if err != nil {
 		return 0, nil, hookError(err, s.mint.hookTimeout)
 	}
-	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		return resp.StatusCode, nil, nil
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHookResponse))
+	if err == nil {
+		err = ctx.Err()
+	}
 	if err != nil {
 		return resp.StatusCode, nil, hookError(err, s.mint.hookTimeout)
 	}
