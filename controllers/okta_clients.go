@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 
 	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
 	"github.com/tokenhook/tokenhook/internal/okta"
@@ -32,25 +34,36 @@ type OktaClientFactory func(ctx context.Context, cfg okta.Config) (okta.Client, 
 // oktaClients keeps one client per org and credentials, so an OAuth access
 // token is reused across reconciles, and one rate limiter per org, shared by
 // every TokenHook of that org, so the operator never takes more than its share
-// of the org's per-minute API budget.
+// of the org's per-minute API budget. A client unused for idleTTL is dropped:
+// rotated credentials would otherwise keep their old client (and its key
+// material) in memory until the manager restarts.
 type oktaClients struct {
 	newClient      OktaClientFactory
 	metrics        *okta.Metrics
 	baseHTTP       *http.Client // nil: a clone of http.DefaultTransport
 	callsPerMinute int          // per org; 0: unlimited
+	clock          clock.PassiveClock
+	idleTTL        time.Duration
 
-	mu       sync.Mutex
-	clients  map[string]okta.Client
-	limiters map[string]*rate.Limiter
+	mu        sync.Mutex
+	clients   map[string]*cachedClient
+	limiters  map[string]*rate.Limiter
+	lastSweep time.Time
 }
 
-func newOktaClients(factory OktaClientFactory, metrics *okta.Metrics, base *http.Client, callsPerMinute int) *oktaClients {
+type cachedClient struct {
+	client   okta.Client
+	lastUsed time.Time
+}
+
+func newOktaClients(factory OktaClientFactory, metrics *okta.Metrics, base *http.Client, callsPerMinute int, clk clock.PassiveClock, idleTTL time.Duration) *oktaClients {
 	if factory == nil {
 		factory = okta.NewClient
 	}
 	return &oktaClients{
 		newClient: factory, metrics: metrics, baseHTTP: base, callsPerMinute: callsPerMinute,
-		clients: map[string]okta.Client{}, limiters: map[string]*rate.Limiter{},
+		clock: clk, idleTTL: idleTTL, lastSweep: clk.Now(),
+		clients: map[string]*cachedClient{}, limiters: map[string]*rate.Limiter{},
 	}
 }
 
@@ -108,8 +121,11 @@ func (c *oktaClients) get(ctx context.Context, cfg okta.Config) (okta.Client, er
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if client, ok := c.clients[key]; ok {
-		return client, nil
+	now := c.clock.Now()
+	c.dropIdle(now)
+	if cached, ok := c.clients[key]; ok {
+		cached.lastUsed = now
+		return cached.client, nil
 	}
 	cfg.HTTPClient = c.httpClientFor(cfg.OrgURL)
 	client, err := c.newClient(ctx, cfg)
@@ -120,8 +136,23 @@ func (c *oktaClients) get(ctx context.Context, cfg okta.Config) (okta.Client, er
 	if c.metrics != nil {
 		client = okta.Instrument(client, c.metrics)
 	}
-	c.clients[key] = client
+	c.clients[key] = &cachedClient{client: client, lastUsed: now}
 	return client, nil
+}
+
+// dropIdle forgets clients unused for idleTTL, at most once per idleTTL.
+// Limiters stay: they hold no secret, and an org's budget must survive a
+// credential rotation. Called with c.mu held.
+func (c *oktaClients) dropIdle(now time.Time) {
+	if c.idleTTL <= 0 || now.Sub(c.lastSweep) < c.idleTTL {
+		return
+	}
+	c.lastSweep = now
+	for key, cached := range c.clients {
+		if now.Sub(cached.lastUsed) >= c.idleTTL {
+			delete(c.clients, key)
+		}
+	}
 }
 
 // httpClientFor wraps the base transport with the org's rate limiter.

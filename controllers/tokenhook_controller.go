@@ -105,7 +105,10 @@ func NewTokenHookReconciler(mgr ctrl.Manager, opts Options) *TokenHookReconciler
 		Scheme:    mgr.GetScheme(),
 		Recorder:  mgr.GetEventRecorder("tokenhook-controller"),
 		Options:   opts,
-		okta:      newOktaClients(opts.NewOktaClient, opts.OktaMetrics, opts.OktaHTTPClient, opts.OktaCallsPerMinute),
+		// Every TokenHook reaches Okta at least once per drift interval or
+		// backoff, so twice the longer of the two marks a client as unused.
+		okta: newOktaClients(opts.NewOktaClient, opts.OktaMetrics, opts.OktaHTTPClient, opts.OktaCallsPerMinute,
+			opts.Clock, 2*max(opts.DriftInterval, opts.BackoffMax)),
 	}
 }
 

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -13,10 +14,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
 	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
 	"github.com/tokenhook/tokenhook/internal/okta"
+	"github.com/tokenhook/tokenhook/internal/okta/fake"
 )
 
 func sampleTokenHook() *v1.TokenHook {
@@ -293,3 +296,48 @@ func TestIsHookLimit(t *testing.T) {
 }
 
 func mustQuantity(s string) resource.Quantity { return resource.MustParse(s) }
+
+func TestOktaClientsReuseAndDropIdle(t *testing.T) {
+	const ttl = time.Hour
+	clk := clocktesting.NewFakePassiveClock(time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC))
+	built := 0
+	factory := func(context.Context, okta.Config) (okta.Client, error) {
+		built++
+		return &fake.Client{}, nil
+	}
+	c := newOktaClients(factory, nil, nil, 600, clk, ttl)
+	get := func(token string) okta.Client {
+		t.Helper()
+		client, err := c.get(context.Background(), okta.Config{OrgURL: "https://dev-1.okta.com", APIToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return client
+	}
+
+	oldClient := get("old")
+	if get("old") != oldClient || built != 1 {
+		t.Fatalf("same credentials: built %d clients, want 1 reused", built)
+	}
+	// The credentials rotate; the old client is still used for a while.
+	clk.SetTime(clk.Now().Add(ttl / 2))
+	get("new")
+	if built != 2 || len(c.clients) != 2 {
+		t.Fatalf("after rotation: built %d, cached %d; want 2 and 2", built, len(c.clients))
+	}
+	// Past the TTL only the client still in use survives.
+	clk.SetTime(clk.Now().Add(ttl / 2))
+	get("new")
+	clk.SetTime(clk.Now().Add(ttl / 2))
+	get("new")
+	if built != 2 || len(c.clients) != 1 {
+		t.Fatalf("after the idle TTL: built %d, cached %d; want 2 and 1 (the rotated-away client dropped)", built, len(c.clients))
+	}
+	if len(c.limiters) != 1 {
+		t.Errorf("%d limiters for one org, want 1 kept across rotation", len(c.limiters))
+	}
+	// A dropped client is rebuilt on demand.
+	if get("old") == oldClient || built != 3 {
+		t.Errorf("the dropped client came back from the cache (built %d)", built)
+	}
+}
