@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"go.uber.org/zap/zapcore"
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
@@ -47,6 +48,9 @@ type Options struct {
 	Progress io.Writer
 	// ProcessLog receives the hook servers' and the operator's logs; nil discards.
 	ProcessLog io.Writer
+	// OperatorVerbosity is the operator's log verbosity (logr V level) in
+	// ProcessLog; 0 logs info and errors only.
+	OperatorVerbosity int
 	// OktaOrgURL and OktaAPIToken select a real Okta org instead of the
 	// simulator.
 	OktaOrgURL, OktaAPIToken string
@@ -205,7 +209,7 @@ func (s *Stack) Pods(namespace, tokenHook string) *podrunner.Deployment {
 
 func (s *Stack) startOperator(ctx context.Context) error {
 	if s.opts.ProcessLog != nil {
-		ctrl.SetLogger(zap.New(zap.WriteTo(s.opts.ProcessLog)))
+		ctrl.SetLogger(zap.New(zap.WriteTo(s.opts.ProcessLog), zap.Level(zapcore.Level(-s.opts.OperatorVerbosity))))
 	} else {
 		ctrl.SetLogger(logr.Discard())
 	}

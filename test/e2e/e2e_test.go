@@ -6,13 +6,17 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -44,7 +48,9 @@ func TestPatientLoginEndToEnd(t *testing.T) {
 	if os.Getenv("TEST_LOG") != "" {
 		logs.t = t
 	}
-	stack, err := localstack.Start(ctx, localstack.Options{Progress: &logs, ProcessLog: &logs, DriftInterval: 5 * time.Second})
+	// The operator logs at its most verbose, so that debug lines are checked
+	// for secrets too.
+	stack, err := localstack.Start(ctx, localstack.Options{Progress: &logs, ProcessLog: &logs, OperatorVerbosity: 2, DriftInterval: 5 * time.Second})
 	if err != nil {
 		t.Fatalf("start the local stack: %v", err)
 	}
@@ -133,6 +139,30 @@ func TestPatientLoginEndToEnd(t *testing.T) {
 		}
 	})
 
+	// What must never be written anywhere: collected now, since deletion
+	// removes the TokenHook and its auth Secret.
+	secrets := map[string]string{"Okta API token": stack.APIToken, "user password": password}
+	cm := &corev1.ConfigMap{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: th.Spec.Patients.ConfigMapRef.Name}, cm); err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(strings.TrimSpace(cm.Data[th.Spec.Patients.ConfigMapRef.Key]), "\n")[1:] {
+		login, id, _ := strings.Cut(line, ",")
+		secrets[fmt.Sprintf("patient %d's login", i+1)] = login
+		secrets[fmt.Sprintf("patient %d's ID", i+1)] = id
+	}
+	auth := &corev1.Secret{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: th.Name + "-hookserver-auth"}, auth); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range auth.Data {
+		secrets["hook auth secret key "+k] = string(v)
+	}
+	statusBeforeDelete := &v1.TokenHook{}
+	if err := k8s.Get(ctx, key, statusBeforeDelete); err != nil {
+		t.Fatal(err)
+	}
+
 	t.Run("deleting the TokenHook unlinks the rule and stops the claim", func(t *testing.T) {
 		got := &v1.TokenHook{}
 		if err := k8s.Get(ctx, key, got); err != nil {
@@ -162,14 +192,69 @@ func TestPatientLoginEndToEnd(t *testing.T) {
 			t.Errorf("after delete, a patient still gets patientID %v", v)
 		}
 	})
+	t.Run("no secret, login or patient ID in logs, events or status", func(t *testing.T) {
+		status, err := json.Marshal(statusBeforeDelete.Status)
+		if err != nil {
+			t.Fatal(err)
+		}
+		places := map[string]string{"the operator's and hook servers' logs": logs.String(), "TokenHook status": string(status)}
+		events := &eventsv1.EventList{}
+		if err := k8s.List(ctx, events, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		coreEvents := &corev1.EventList{}
+		if err := k8s.List(ctx, coreEvents, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		if len(events.Items)+len(coreEvents.Items) == 0 {
+			t.Error("no events recorded: the check below would prove nothing")
+		}
+		var eventText strings.Builder
+		for _, e := range events.Items {
+			fmt.Fprintln(&eventText, e.Reason, e.Note)
+		}
+		for _, e := range coreEvents.Items {
+			fmt.Fprintln(&eventText, e.Reason, e.Message)
+		}
+		places["events"] = eventText.String()
+		if !strings.Contains(places["the operator's and hook servers' logs"], "tokenHook") {
+			t.Error("the logs hold no hook call: the check below would prove nothing")
+		}
+
+		for where, text := range places {
+			text = strings.ToLower(text)
+			for what, secret := range secrets {
+				if len(secret) < 6 {
+					t.Fatalf("%s %q is too short to search for", what, secret)
+				}
+				if strings.Contains(text, strings.ToLower(secret)) {
+					t.Errorf("%s contain the %s", where, what)
+				}
+			}
+		}
+	})
 }
 
-// testLog sends the stack's output to the test log when TEST_LOG is set.
-type testLog struct{ t *testing.T }
+// testLog keeps the stack's output for the leak check, and sends it to the
+// test log too when TEST_LOG is set.
+type testLog struct {
+	t   *testing.T
+	mu  sync.Mutex
+	buf strings.Builder
+}
 
 func (l *testLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	l.buf.Write(p)
+	l.mu.Unlock()
 	if l.t != nil {
 		l.t.Log(string(p))
 	}
 	return len(p), nil
+}
+
+func (l *testLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
