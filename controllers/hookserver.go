@@ -20,6 +20,9 @@ import (
 // reconcileHookServer applies the hook server's Deployment, Service and
 // PodDisruptionBudget and reports HookServerAvailable from the Deployment.
 func (r *TokenHookReconciler) reconcileHookServer(ctx context.Context, th *v1.TokenHook) error {
+	if err := r.checkHookServerTLS(ctx, th); err != nil {
+		return err
+	}
 	deploy := desiredDeployment(th, r.HookServerImage)
 	if err := r.apply(ctx, deploy); err != nil {
 		return fmt.Errorf("apply Deployment %q: %w", deploy.Name, err)

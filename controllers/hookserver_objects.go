@@ -24,9 +24,11 @@ import (
 
 const (
 	hookServerPort  = 8080
+	hookServerTLS   = 8443
 	metricsPort     = 9090
 	patientsDir     = "/etc/tokenhook/patients"
 	authDir         = "/etc/tokenhook/auth"
+	tlsDir          = "/etc/tokenhook/tls"
 	hookServerUID   = 65532 // distroless "nonroot"
 	containerName   = "hookserver"
 	defaultHookPath = "/tokenHook"
@@ -85,6 +87,29 @@ func hookPath(th *v1.TokenHook) string {
 	return path.Clean(u.Path)
 }
 
+// hookPort is the hook server's serving port: its name (also the Service
+// port's), number, and the scheme of its probes.
+type hookPort struct {
+	name   string
+	number int32
+	scheme corev1.URIScheme
+}
+
+func servingPort(th *v1.TokenHook) hookPort {
+	if th.Spec.HookServer.TLS != nil {
+		return hookPort{name: "https", number: hookServerTLS, scheme: corev1.URISchemeHTTPS}
+	}
+	return hookPort{name: "http", number: hookServerPort, scheme: corev1.URISchemeHTTP}
+}
+
+// servicePort is where the Service exposes the hook: 443 with TLS, else 80.
+func (p hookPort) servicePort() int32 {
+	if p.scheme == corev1.URISchemeHTTPS {
+		return 443
+	}
+	return 80
+}
+
 // hookServerArgs are the hookserver flags for a TokenHook's spec.
 func hookServerArgs(th *v1.TokenHook) []string {
 	tokens := make([]string, 0, len(th.Spec.Claim.Tokens))
@@ -92,7 +117,7 @@ func hookServerArgs(th *v1.TokenHook) []string {
 		tokens = append(tokens, strings.ToLower(string(t)))
 	}
 	args := []string{
-		"--listen=:8080",
+		"--listen=:" + strconv.Itoa(int(servingPort(th).number)),
 		"--metrics-listen=:9090",
 		"--path=" + hookPath(th),
 		"--patients=" + path.Join(patientsDir, th.Spec.Patients.ConfigMapRef.Key),
@@ -104,6 +129,11 @@ func hookServerArgs(th *v1.TokenHook) []string {
 	}
 	if th.Spec.Claim.DenyNonPatients {
 		args = append(args, "--deny-non-patients")
+	}
+	if th.Spec.HookServer.TLS != nil {
+		args = append(args,
+			"--tls-cert="+path.Join(tlsDir, corev1.TLSCertKey),
+			"--tls-key="+path.Join(tlsDir, corev1.TLSPrivateKeyKey))
 	}
 	return args
 }
@@ -141,10 +171,11 @@ func desiredDeployment(th *v1.TokenHook, image string) *appsv1.Deployment {
 	if th.Spec.HookServer.Image != "" {
 		image = th.Spec.HookServer.Image
 	}
+	serving := servingPort(th)
 	probe := func(p string, period int32) *corev1.Probe {
 		return &corev1.Probe{
 			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-				Path: p, Port: intstr.FromString("http"), Scheme: corev1.URISchemeHTTP,
+				Path: p, Port: intstr.FromString(serving.name), Scheme: serving.scheme,
 			}},
 			PeriodSeconds:    period,
 			TimeoutSeconds:   2,
@@ -170,7 +201,7 @@ func desiredDeployment(th *v1.TokenHook, image string) *appsv1.Deployment {
 			Command: []string{"/hookserver"},
 			Args:    hookServerArgs(th),
 			Ports: []corev1.ContainerPort{
-				{Name: "http", ContainerPort: hookServerPort, Protocol: corev1.ProtocolTCP},
+				{Name: serving.name, ContainerPort: serving.number, Protocol: corev1.ProtocolTCP},
 				{Name: "metrics", ContainerPort: metricsPort, Protocol: corev1.ProtocolTCP},
 			},
 			Env:            goMemLimit(hookServerResources(th)),
@@ -209,6 +240,17 @@ func desiredDeployment(th *v1.TokenHook, image string) *appsv1.Deployment {
 		Tolerations:  spec.Tolerations,
 		Affinity:     spec.Affinity,
 	}
+	if spec.TLS != nil {
+		pod.Containers[0].VolumeMounts = append(pod.Containers[0].VolumeMounts,
+			corev1.VolumeMount{Name: "tls", MountPath: tlsDir, ReadOnly: true})
+		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: spec.TLS.SecretName,
+			Items: []corev1.KeyToPath{
+				{Key: corev1.TLSCertKey, Path: corev1.TLSCertKey},
+				{Key: corev1.TLSPrivateKeyKey, Path: corev1.TLSPrivateKeyKey},
+			},
+		}}})
+	}
 	if spec.Affinity == nil {
 		// Spread replicas over nodes so one node's loss leaves the hook up.
 		pod.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{
@@ -241,8 +283,10 @@ func desiredDeployment(th *v1.TokenHook, image string) *appsv1.Deployment {
 }
 
 // desiredService fronts the hook server pods; an Ingress or gateway of the
-// user's routes spec.hookServer.externalURL to its "http" port.
+// user's routes spec.hookServer.externalURL to its "http" port, or its
+// "https" port with spec.hookServer.tls.
 func desiredService(th *v1.TokenHook) *corev1.Service {
+	serving := servingPort(th)
 	return &corev1.Service{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 		ObjectMeta: objectMeta(th, hookServerName(th)),
@@ -250,7 +294,7 @@ func desiredService(th *v1.TokenHook) *corev1.Service {
 			Type:     corev1.ServiceTypeClusterIP,
 			Selector: selectorLabels(th),
 			Ports: []corev1.ServicePort{
-				{Name: "http", Port: 80, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP},
+				{Name: serving.name, Port: serving.servicePort(), TargetPort: intstr.FromString(serving.name), Protocol: corev1.ProtocolTCP},
 				{Name: "metrics", Port: metricsPort, TargetPort: intstr.FromString("metrics"), Protocol: corev1.ProtocolTCP},
 			},
 		},

@@ -180,6 +180,12 @@ func (r *TokenHookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, err
 	}
 	if err := r.reconcileHookServer(ctx, th); err != nil {
+		var se *specError
+		if errors.As(err, &se) {
+			// The running pods keep serving; nothing new is rolled out.
+			setFalse(th, v1.ConditionHookServerAvailable, se.reason, se.msg)
+			return ctrl.Result{}, nil
+		}
 		return ctrl.Result{}, err
 	}
 	if err := r.reconcilePatients(ctx, th); err != nil {
@@ -255,6 +261,9 @@ func (r *TokenHookReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Man
 		names := []string{th.Spec.Okta.CredentialsSecretRef.Name}
 		if th.Spec.AuthSecretRef != nil {
 			names = append(names, th.Spec.AuthSecretRef.Name)
+		}
+		if th.Spec.HookServer.TLS != nil {
+			names = append(names, th.Spec.HookServer.TLS.SecretName)
 		}
 		return names
 	}); err != nil {

@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -555,5 +556,76 @@ func TestMovingToAnotherRuleUnlinksTheOldOne(t *testing.T) {
 	}
 	if got := f.rule().Token.InlineHookID; got != "" {
 		t.Errorf("the old rule still calls %s", got)
+	}
+}
+
+func TestHookServerTLS(t *testing.T) {
+	f := newFixture(t)
+	f.create(f.tokenHook("tls"))
+	ready := f.waitReady("tls")
+	ctx := context.Background()
+	deployKey := client.ObjectKey{Namespace: f.ns, Name: "tls-hookserver"}
+	before := &appsv1.Deployment{}
+	if err := k8s.Get(ctx, deployKey, before); err != nil {
+		t.Fatal(err)
+	}
+
+	// A TLS Secret that does not exist yet: reported, and the running
+	// hook server is left as it is, still linked in Okta.
+	f.update("tls", func(th *v1.TokenHook) { th.Spec.HookServer.TLS = &v1.HookServerTLS{SecretName: "hooks-tls"} })
+	th := f.waitCondition("tls", v1.ConditionHookServerAvailable, metav1.ConditionFalse, v1.ReasonTLSSecretInvalid)
+	if msg := meta.FindStatusCondition(th.Status.Conditions, v1.ConditionHookServerAvailable).Message; !strings.Contains(msg, `spec.hookServer.tls.secretName: Secret "hooks-tls" not found`) {
+		t.Errorf("message %q does not name the field and the Secret", msg)
+	}
+	during := &appsv1.Deployment{}
+	if err := k8s.Get(ctx, deployKey, during); err != nil {
+		t.Fatal(err)
+	}
+	if during.Generation != before.Generation {
+		t.Errorf("the Deployment changed (generation %d -> %d) although its TLS Secret is missing", before.Generation, during.Generation)
+	}
+	if f.rule().Token.InlineHookID != ready.Status.InlineHookID {
+		t.Errorf("the rule lost its hook while the TLS Secret was missing")
+	}
+
+	// The Secret appears (as cert-manager would issue it): the watch picks
+	// it up and the hook server moves to HTTPS.
+	now := time.Now()
+	crt, key := testCertificate(t, now.Add(-time.Hour), now.Add(24*time.Hour))
+	f.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "hooks-tls", Namespace: f.ns}, Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}})
+	f.waitReady("tls")
+	after := &appsv1.Deployment{}
+	if err := k8s.Get(ctx, deployKey, after); err != nil {
+		t.Fatal(err)
+	}
+	c := after.Spec.Template.Spec.Containers[0]
+	if !slices.Contains(c.Args, "--tls-cert=/etc/tokenhook/tls/tls.crt") || c.ReadinessProbe.HTTPGet.Scheme != corev1.URISchemeHTTPS {
+		t.Errorf("the Deployment does not serve HTTPS: args %v, probe %s", c.Args, c.ReadinessProbe.HTTPGet.Scheme)
+	}
+	svc := &corev1.Service{}
+	if err := k8s.Get(ctx, deployKey, svc); err != nil {
+		t.Fatal(err)
+	}
+	var ports []string
+	for _, p := range svc.Spec.Ports {
+		ports = append(ports, fmt.Sprintf("%s/%d", p.Name, p.Port))
+	}
+	if got := strings.Join(ports, ","); got != "https/443,metrics/9090" {
+		t.Errorf("Service ports %s, want https/443,metrics/9090 (the http port released)", got)
+	}
+
+	// A renewal to a broken pair is reported; the pods keep their files.
+	eventually(t, 10*time.Second, func() error {
+		s := &corev1.Secret{}
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: "hooks-tls"}, s); err != nil {
+			return err
+		}
+		s.Data[corev1.TLSPrivateKeyKey] = []byte("truncated")
+		return k8s.Update(ctx, s)
+	})
+	th = f.waitCondition("tls", v1.ConditionHookServerAvailable, metav1.ConditionFalse, v1.ReasonTLSSecretInvalid)
+	if msg := meta.FindStatusCondition(th.Status.Conditions, v1.ConditionHookServerAvailable).Message; strings.Contains(msg, "truncated") {
+		t.Errorf("message %q holds Secret data", msg)
 	}
 }

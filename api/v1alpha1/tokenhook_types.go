@@ -147,6 +147,26 @@ type HookServerSpec struct {
 	// affinity for the hook server pods.
 	// +optional
 	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+
+	// tls makes the hook server pods serve HTTPS, so that the hop from your
+	// Ingress or gateway to the pods is encrypted too. The Service then
+	// exposes port 443 (named "https") instead of 80; point your Ingress's
+	// backend at it with the HTTPS protocol. Renewed certificates are picked
+	// up without a restart.
+	// +optional
+	TLS *HookServerTLS `json:"tls,omitempty"`
+}
+
+// HookServerTLS names the hook server's certificate.
+type HookServerTLS struct {
+	// secretName is a Secret of type kubernetes.io/tls in this namespace
+	// (keys tls.crt and tls.key), for example one that cert-manager issues
+	// and renews.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	// +required
+	SecretName string `json:"secretName"`
 }
 
 // PatientsSpec locates the patient list.
@@ -272,6 +292,7 @@ const (
 	ReasonHookLimitReached   = "HookLimitReached"   // the org has as many inline hooks as Okta allows
 	ReasonCredentialsInvalid = "CredentialsInvalid" // the Okta credentials Secret is missing or malformed
 	ReasonAuthSecretNotFound = "AuthSecretNotFound" // the Secret named by spec.authSecretRef is missing or empty
+	ReasonTLSSecretInvalid   = "TLSSecretInvalid"   // the Secret named by spec.hookServer.tls is missing, incomplete, unparsable or expired
 	ReasonNotFound           = "NotFound"           // the authorization server, policy or rule does not exist
 	ReasonRotatingSecret     = "RotatingSecret"     // a new auth secret is being rolled out
 	ReasonSuspended          = "Suspended"          // spec.suspend is true
