@@ -111,6 +111,14 @@ func TestTokenHookCRD(t *testing.T) {
 			name:   "a-name-that-is-far-too-long-to-name-a-service-after-it-x",
 			want:   "metadata.name must be a DNS label of at most 52 characters",
 		},
+		"TLS without a Secret name": {
+			mutate: func(s *v1.TokenHookSpec) { s.HookServer.TLS = &v1.HookServerTLS{} },
+			want:   "spec.hookServer.tls.secretName",
+		},
+		"TLS Secret name that is not a Kubernetes name": {
+			mutate: func(s *v1.TokenHookSpec) { s.HookServer.TLS = &v1.HookServerTLS{SecretName: "Hooks_TLS"} },
+			want:   "spec.hookServer.tls.secretName",
+		},
 		"claim name with a slash": {
 			mutate: func(s *v1.TokenHookSpec) { s.Claim.Name = "a/b" },
 			want:   "spec.claim.name",
