@@ -29,10 +29,11 @@ type Ingress struct {
 	// CACertPEM signed the ingress certificate; Okta (the simulator) trusts it.
 	CACertPEM []byte
 
-	srv    *http.Server
-	mu     sync.RWMutex
-	routes map[string]func() []string // path -> backend addresses
-	next   atomic.Uint64
+	srv     *http.Server
+	mu      sync.RWMutex
+	routes  map[string]func() []string // path -> backend base URLs
+	next    atomic.Uint64
+	backend http.RoundTripper
 }
 
 func startIngress() (*Ingress, error) {
@@ -44,7 +45,11 @@ func startIngress() (*Ingress, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &Ingress{URL: "https://" + ln.Addr().String(), CACertPEM: caPEM, routes: map[string]func() []string{}}
+	backend := http.DefaultTransport.(*http.Transport).Clone()
+	// Like ingress-nginx with backend-protocol HTTPS: encrypted, unverified
+	// (pods' certificates name the Service, not the loopback port).
+	backend.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // see above
+	in := &Ingress{URL: "https://" + ln.Addr().String(), CACertPEM: caPEM, routes: map[string]func() []string{}, backend: backend}
 	in.srv = &http.Server{
 		Handler:           in,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -54,7 +59,8 @@ func startIngress() (*Ingress, error) {
 	return in, nil
 }
 
-// Route sends requests for path to the addresses backends returns.
+// Route sends requests for path to the base URLs (http://host:port or
+// https://host:port) backends returns.
 func (in *Ingress) Route(path string, backends func() []string) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -81,8 +87,13 @@ func (in *Ingress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no ready backend", http.StatusServiceUnavailable)
 		return
 	}
-	addr := addrs[in.next.Add(1)%uint64(len(addrs))]
-	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: addr})
+	target, err := url.Parse(addrs[in.next.Add(1)%uint64(len(addrs))])
+	if err != nil {
+		http.Error(w, "bad backend: "+err.Error(), http.StatusBadGateway)
+		return
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = in.backend
 	proxy.ServeHTTP(w, r)
 }
 

@@ -277,7 +277,7 @@ func (s *Stack) kubelet(ctx context.Context) {
 			s.pods[key] = d
 			s.mu.Unlock()
 			if path := s.externalPath(ctx, dep); path != "" {
-				s.Ingress.Route(path, func() []string { return d.Addrs("http") })
+				s.Ingress.Route(path, func() []string { return backendURLs(d) })
 			}
 		}
 		s.mu.Lock()
@@ -289,6 +289,19 @@ func (s *Stack) kubelet(ctx context.Context) {
 		}
 		s.mu.Unlock()
 	}
+}
+
+// backendURLs are the running replicas' serving ports: "http", or "https"
+// when the TokenHook asks for TLS (the pods then roll over to it).
+func backendURLs(d *podrunner.Deployment) []string {
+	var urls []string
+	for _, a := range d.Addrs("http") {
+		urls = append(urls, "http://"+a)
+	}
+	for _, a := range d.Addrs("https") {
+		urls = append(urls, "https://"+a)
+	}
+	return urls
 }
 
 // externalPath is the URL path of the TokenHook that owns a Deployment.

@@ -11,8 +11,9 @@
 //     is exercised for real; mount paths in args are mapped onto those folders;
 //   - each container port gets a free loopback port (like a port mapping),
 //     and ":<port>" listen arguments are mapped to it;
-//   - the readiness probe is polled, and the Deployment's status reports the
-//     ready replicas, so the operator sees the hook server come up.
+//   - the readiness probe is polled (HTTP, or HTTPS unverified like kubelet),
+//     and the Deployment's status reports the ready replicas, so the operator
+//     sees the hook server come up.
 //
 // Anything else in the pod spec (init containers, other volume types,
 // subPath, env from references, a second container, ...) is an error: a
@@ -21,6 +22,7 @@ package podrunner
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -367,7 +369,11 @@ func (r *Runner) startPod(ctx context.Context, dep *appsv1.Deployment, i int) (*
 		if !ok {
 			return nil, fmt.Errorf("pod %s: readiness probe port %s is not a container port", name, port)
 		}
-		p.readyURL = "http://" + addr + probe.HTTPGet.Path
+		scheme := "http"
+		if probe.HTTPGet.Scheme == corev1.URISchemeHTTPS {
+			scheme = "https"
+		}
+		p.readyURL = scheme + "://" + addr + probe.HTTPGet.Path
 	}
 
 	p.cmd = exec.Command(bin, args...)
@@ -386,6 +392,15 @@ func (r *Runner) startPod(ctx context.Context, dep *appsv1.Deployment, i int) (*
 	return p, nil
 }
 
+// probeClient probes like kubelet: HTTPS without verifying the certificate.
+var probeClient = &http.Client{
+	Timeout: time.Second,
+	Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // kubelet's probes do not verify either
+		DisableKeepAlives: true,
+	},
+}
+
 func (p *pod) ready() bool {
 	select {
 	case <-p.exited:
@@ -395,8 +410,7 @@ func (p *pod) ready() bool {
 	if p.readyURL == "" {
 		return true
 	}
-	client := http.Client{Timeout: time.Second}
-	resp, err := client.Get(p.readyURL)
+	resp, err := probeClient.Get(p.readyURL)
 	if err != nil {
 		return false
 	}

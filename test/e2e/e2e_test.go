@@ -5,9 +5,18 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"os"
 	"strings"
 	"sync"
@@ -139,6 +148,57 @@ func TestPatientLoginEndToEnd(t *testing.T) {
 		}
 	})
 
+	tlsKey := ""
+	t.Run("switching the hook server to TLS keeps the claim flowing", func(t *testing.T) {
+		crt, privateKey := selfSignedCert(t, th.Name+"-hookserver."+ns+".svc")
+		tlsKey = string(privateKey)
+		if err := k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hookserver-tls"},
+			Type: corev1.SecretTypeTLS, Data: map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: privateKey}}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, func() error {
+			got := &v1.TokenHook{}
+			if err := k8s.Get(ctx, key, got); err != nil {
+				return err
+			}
+			got.Spec.HookServer.TLS = &v1.HookServerTLS{SecretName: "hookserver-tls"}
+			return k8s.Update(ctx, got)
+		})
+		var addrs []string
+		eventually(t, time.Minute, func() error {
+			got := &v1.TokenHook{}
+			if err := k8s.Get(ctx, key, got); err != nil {
+				return err
+			}
+			if got.Status.ObservedGeneration != got.Generation || !meta.IsStatusConditionTrue(got.Status.Conditions, v1.ConditionReady) {
+				return fmt.Errorf("TokenHook not Ready at generation %d: %v", got.Generation, got.Status.Conditions)
+			}
+			pods := stack.Pods(ns, th.Name)
+			if pods == nil {
+				return fmt.Errorf("no hook server running")
+			}
+			if addrs = pods.Addrs("https"); len(addrs) == 0 || len(pods.Addrs("http")) > 0 {
+				return fmt.Errorf("hook server not rolled over to HTTPS yet (https %v, http %v)", addrs, pods.Addrs("http"))
+			}
+			return nil
+		})
+		// The pods serve the Secret's certificate, not some other.
+		conn, err := tls.Dial("tcp", addrs[0], &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // inspected below
+		if err != nil {
+			t.Fatalf("TLS handshake with a hook server pod: %v", err)
+		}
+		defer func() { _ = conn.Close() }()
+		if peer := conn.ConnectionState().PeerCertificates; len(peer) == 0 || !bytes.Equal(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: peer[0].Raw}), crt) {
+			t.Errorf("the pod serves another certificate than the Secret's")
+		}
+		eventually(t, 30*time.Second, func() error {
+			if v, ok := claimOf(patient); !ok || v != patientID {
+				return fmt.Errorf("over HTTPS, patientID = %v (present %v)", v, ok)
+			}
+			return nil
+		})
+	})
+
 	// What must never be written anywhere: collected now, since deletion
 	// removes the TokenHook and its auth Secret.
 	secrets := map[string]string{"Okta API token": stack.APIToken, "user password": password}
@@ -157,6 +217,9 @@ func TestPatientLoginEndToEnd(t *testing.T) {
 	}
 	for k, v := range auth.Data {
 		secrets["hook auth secret key "+k] = string(v)
+	}
+	if tlsKey != "" {
+		secrets["hook server TLS key"] = tlsKey
 	}
 	statusBeforeDelete := &v1.TokenHook{}
 	if err := k8s.Get(ctx, key, statusBeforeDelete); err != nil {
@@ -257,4 +320,33 @@ func (l *testLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// selfSignedCert is a certificate and key for the hook server's Service name,
+// as cert-manager would issue them.
+func selfSignedCert(t *testing.T, dnsName string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: dnsName},
+		DNSNames:     []string{dnsName},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
 }
