@@ -17,15 +17,22 @@ import (
 	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
 )
 
-// reconcileHookServer applies the hook server's Deployment, Service and
-// PodDisruptionBudget and reports HookServerAvailable from the Deployment.
+// reconcileHookServer applies the hook server's Deployment, autoscaler,
+// Service and PodDisruptionBudget and reports HookServerAvailable from the
+// Deployment.
 func (r *TokenHookReconciler) reconcileHookServer(ctx context.Context, th *v1.TokenHook) error {
 	if err := r.checkHookServerTLS(ctx, th); err != nil {
 		return err
 	}
 	deploy := desiredDeployment(th, r.HookServerImage)
+	if err := r.prepareReplicas(ctx, th, deploy); err != nil {
+		return err
+	}
 	if err := r.apply(ctx, deploy); err != nil {
 		return fmt.Errorf("apply Deployment %q: %w", deploy.Name, err)
+	}
+	if err := r.reconcileAutoscaler(ctx, th); err != nil {
+		return err
 	}
 	if err := r.apply(ctx, desiredService(th)); err != nil {
 		return fmt.Errorf("apply Service %q: %w", hookServerName(th), err)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -260,11 +261,15 @@ func desiredDeployment(th *v1.TokenHook, image string) *appsv1.Deployment {
 			LabelSelector:     &metav1.LabelSelector{MatchLabels: selectorLabels(th)},
 		}}
 	}
+	var replicas *int32 // with autoscaling, the HorizontalPodAutoscaler's
+	if spec.Autoscaling == nil {
+		replicas = ptr.To(ptr.Deref(spec.Replicas, 2))
+	}
 	return &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: objectMeta(th, hookServerName(th)),
 		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To(ptr.Deref(spec.Replicas, 2)),
+			Replicas: replicas,
 			Selector: &metav1.LabelSelector{MatchLabels: selectorLabels(th)},
 			Strategy: appsv1.DeploymentStrategy{
 				Type: appsv1.RollingUpdateDeploymentStrategyType,
@@ -315,7 +320,44 @@ func desiredPDB(th *v1.TokenHook) *policyv1.PodDisruptionBudget {
 	}
 }
 
-func wantsPDB(th *v1.TokenHook) bool { return ptr.Deref(th.Spec.HookServer.Replicas, 2) > 1 }
+func wantsPDB(th *v1.TokenHook) bool { return minReplicas(th) > 1 }
+
+// minReplicas is the fewest hook server replicas the spec allows.
+func minReplicas(th *v1.TokenHook) int32 {
+	if a := th.Spec.HookServer.Autoscaling; a != nil {
+		if a.MinReplicas > 0 {
+			return a.MinReplicas
+		}
+		return 2 // the API default
+	}
+	return ptr.Deref(th.Spec.HookServer.Replicas, 2)
+}
+
+// desiredHPA scales the hook server on CPU; only built with
+// spec.hookServer.autoscaling.
+func desiredHPA(th *v1.TokenHook) *autoscalingv2.HorizontalPodAutoscaler {
+	a := th.Spec.HookServer.Autoscaling
+	target := a.TargetCPUUtilizationPercentage
+	if target <= 0 {
+		target = 70 // the API default
+	}
+	return &autoscalingv2.HorizontalPodAutoscaler{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "autoscaling/v2", Kind: "HorizontalPodAutoscaler"},
+		ObjectMeta: objectMeta(th, hookServerName(th)),
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: hookServerName(th)},
+			MinReplicas:    ptr.To(minReplicas(th)),
+			MaxReplicas:    max(a.MaxReplicas, minReplicas(th)),
+			Metrics: []autoscalingv2.MetricSpec{{
+				Type: autoscalingv2.ResourceMetricSourceType,
+				Resource: &autoscalingv2.ResourceMetricSource{
+					Name:   corev1.ResourceCPU,
+					Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To(target)},
+				},
+			}},
+		},
+	}
+}
 
 // desiredAuthSecret holds the secrets the hook server pods accept, and the
 // bookkeeping of what Okta has (annotations: Okta never returns the secret).

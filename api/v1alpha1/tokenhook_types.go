@@ -111,6 +111,7 @@ type OktaObjectSelector struct {
 }
 
 // HookServerSpec configures the hook server Deployment.
+// +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || !has(self.resources) || ((!has(self.resources.requests) || size(self.resources.requests) == 0) && (!has(self.resources.limits) || size(self.resources.limits) == 0)) || (has(self.resources.requests) && 'cpu' in self.resources.requests) || (has(self.resources.limits) && 'cpu' in self.resources.limits)",message="hookServer.resources must request CPU when hookServer.autoscaling is set: the autoscaler scales on CPU use as a share of the request"
 type HookServerSpec struct {
 	// externalURL is the HTTPS URL Okta calls, routed (by an Ingress or a
 	// gateway of yours) to the hook server Service. Okta requires https.
@@ -124,7 +125,7 @@ type HookServerSpec struct {
 	// +optional
 	Image string `json:"image,omitempty"`
 
-	// replicas of the hook server.
+	// replicas of the hook server; ignored when autoscaling is set.
 	// +kubebuilder:default=2
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=100
@@ -148,6 +149,12 @@ type HookServerSpec struct {
 	// +optional
 	Affinity *corev1.Affinity `json:"affinity,omitempty"`
 
+	// autoscaling scales the hook server with a HorizontalPodAutoscaler on
+	// CPU, between minReplicas and maxReplicas, instead of a fixed
+	// replicas. The pods must request CPU (the default resources do).
+	// +optional
+	Autoscaling *HookServerAutoscaling `json:"autoscaling,omitempty"`
+
 	// tls makes the hook server pods serve HTTPS, so that the hop from your
 	// Ingress or gateway to the pods is encrypted too. The Service then
 	// exposes port 443 (named "https") instead of 80; point your Ingress's
@@ -155,6 +162,33 @@ type HookServerSpec struct {
 	// up without a restart.
 	// +optional
 	TLS *HookServerTLS `json:"tls,omitempty"`
+}
+
+// HookServerAutoscaling bounds the hook server's HorizontalPodAutoscaler.
+// +kubebuilder:validation:XValidation:rule="self.minReplicas <= self.maxReplicas",message="spec.hookServer.autoscaling: minReplicas must not exceed maxReplicas"
+type HookServerAutoscaling struct {
+	// minReplicas is the fewest hook server replicas; 2 or more keeps the
+	// hook up through a node's loss.
+	// +kubebuilder:default=2
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	MinReplicas int32 `json:"minReplicas,omitempty"`
+
+	// maxReplicas is the most hook server replicas.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +required
+	MaxReplicas int32 `json:"maxReplicas"`
+
+	// targetCPUUtilizationPercentage is the average CPU use, as a share of
+	// the pods' CPU request, that the autoscaler keeps the pods at. Okta
+	// waits at most 3 seconds for the hook, so leave headroom.
+	// +kubebuilder:default=70
+	// +kubebuilder:validation:Minimum=10
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	TargetCPUUtilizationPercentage int32 `json:"targetCPUUtilizationPercentage,omitempty"`
 }
 
 // HookServerTLS names the hook server's certificate.

@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -59,6 +61,24 @@ func TestTokenHookCRD(t *testing.T) {
 		for field, c := range checks {
 			if c.got != c.want {
 				t.Errorf("default of %s = %v, want %v", field, c.got, c.want)
+			}
+		}
+	})
+
+	t.Run("autoscaling defaults, with the default or an explicit CPU request", func(t *testing.T) {
+		for name, resources := range map[string]corev1.ResourceRequirements{
+			"autoscaled-default-resources": {},
+			"autoscaled-cpu-limit":         {Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}},
+		} {
+			spec := validSpec()
+			spec.HookServer.Autoscaling = &v1.HookServerAutoscaling{MaxReplicas: 6}
+			spec.HookServer.Resources = resources
+			th := &v1.TokenHook{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}, Spec: spec}
+			if err := k8s.Create(ctx, th); err != nil {
+				t.Fatalf("create %s: %v", name, err)
+			}
+			if a := th.Spec.HookServer.Autoscaling; a.MinReplicas != 2 || a.TargetCPUUtilizationPercentage != 70 {
+				t.Errorf("%s: autoscaling defaults min %d, target %d; want 2, 70", name, a.MinReplicas, a.TargetCPUUtilizationPercentage)
 			}
 		}
 	})
@@ -118,6 +138,25 @@ func TestTokenHookCRD(t *testing.T) {
 		"TLS Secret name that is not a Kubernetes name": {
 			mutate: func(s *v1.TokenHookSpec) { s.HookServer.TLS = &v1.HookServerTLS{SecretName: "Hooks_TLS"} },
 			want:   "spec.hookServer.tls.secretName",
+		},
+		"autoscaling with min above max": {
+			mutate: func(s *v1.TokenHookSpec) {
+				s.HookServer.Autoscaling = &v1.HookServerAutoscaling{MinReplicas: 5, MaxReplicas: 3}
+			},
+			want: "minReplicas must not exceed maxReplicas",
+		},
+		"autoscaling without a CPU request": {
+			mutate: func(s *v1.TokenHookSpec) {
+				s.HookServer.Autoscaling = &v1.HookServerAutoscaling{MaxReplicas: 3}
+				s.HookServer.Resources = corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}}
+			},
+			want: "hookServer.resources must request CPU when hookServer.autoscaling is set",
+		},
+		"autoscaling with a low CPU target": {
+			mutate: func(s *v1.TokenHookSpec) {
+				s.HookServer.Autoscaling = &v1.HookServerAutoscaling{MaxReplicas: 3, TargetCPUUtilizationPercentage: 5}
+			},
+			want: "spec.hookServer.autoscaling.targetCPUUtilizationPercentage",
 		},
 		"claim name with a slash": {
 			mutate: func(s *v1.TokenHookSpec) { s.Claim.Name = "a/b" },
