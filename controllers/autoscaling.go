@@ -35,6 +35,11 @@ func (r *TokenHookReconciler) prepareReplicas(ctx context.Context, th *v1.TokenH
 	current := &appsv1.Deployment{}
 	err := r.Get(ctx, client.ObjectKeyFromObject(deploy), current)
 	if apierrors.IsNotFound(err) {
+		// The cache may not have seen a Deployment the autoscaler already
+		// sized; only a live miss means it is ours to create.
+		err = r.APIReader.Get(ctx, client.ObjectKeyFromObject(deploy), current)
+	}
+	if apierrors.IsNotFound(err) {
 		// Handed over on the next reconcile, which its creation triggers.
 		deploy.Spec.Replicas = ptr.To(minReplicas(th))
 		return nil
@@ -42,14 +47,14 @@ func (r *TokenHookReconciler) prepareReplicas(ctx context.Context, th *v1.TokenH
 	if err != nil {
 		return fmt.Errorf("get Deployment %q: %w", deploy.Name, err)
 	}
-	if !appliesReplicas(current, fieldOwner) {
+	if !appliesReplicas(current) {
 		return nil
 	}
 	// The cache may lag behind the autoscaler: hand over the live size.
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(deploy), current); err != nil {
 		return fmt.Errorf("get Deployment %q: %w", deploy.Name, err)
 	}
-	if !appliesReplicas(current, fieldOwner) {
+	if !appliesReplicas(current) {
 		return nil
 	}
 	handover := &unstructured.Unstructured{Object: map[string]any{
@@ -64,11 +69,11 @@ func (r *TokenHookReconciler) prepareReplicas(ctx context.Context, th *v1.TokenH
 	return nil
 }
 
-// appliesReplicas says whether manager's applied configuration of the
-// Deployment sets spec.replicas.
-func appliesReplicas(d *appsv1.Deployment, manager string) bool {
+// appliesReplicas says whether the controller's applied configuration of
+// the Deployment sets spec.replicas.
+func appliesReplicas(d *appsv1.Deployment) bool {
 	for _, mf := range d.ManagedFields {
-		if mf.Manager != manager || mf.Operation != metav1.ManagedFieldsOperationApply || mf.FieldsV1 == nil {
+		if mf.Manager != fieldOwner || mf.Operation != metav1.ManagedFieldsOperationApply || mf.FieldsV1 == nil {
 			continue
 		}
 		var fields map[string]map[string]any

@@ -86,7 +86,7 @@ func TestAutoscalingTakesOverReplicasWithoutAReset(t *testing.T) {
 		if n := ptr.Deref(d.Spec.Replicas, 1); n < 3 {
 			t.Fatalf("the Deployment dropped to %d replicas", n)
 		}
-		return ptr.Deref(d.Spec.Replicas, 1), appliesReplicas(d, fieldOwner)
+		return ptr.Deref(d.Spec.Replicas, 1), appliesReplicas(d)
 	}
 	hpaMax := func(want int32) {
 		t.Helper()
@@ -146,4 +146,30 @@ func TestAutoscalingTakesOverReplicasWithoutAReset(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func TestAutoscaledFromCreation(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	th := f.tokenHook("born-scaled")
+	th.Spec.HookServer.Autoscaling = &v1.HookServerAutoscaling{MinReplicas: 3, MaxReplicas: 5}
+	f.create(th)
+	f.waitReady("born-scaled")
+	key := client.ObjectKey{Namespace: f.ns, Name: "born-scaled-hookserver"}
+	eventually(t, waitFor, func() error {
+		d := &appsv1.Deployment{}
+		if err := k8s.Get(ctx, key, d); err != nil {
+			return err
+		}
+		if n := ptr.Deref(d.Spec.Replicas, 1); n != 3 {
+			return fmt.Errorf("replicas %d, want minReplicas 3", n)
+		}
+		if appliesReplicas(d) {
+			return fmt.Errorf("the controller still applies replicas")
+		}
+		return nil
+	})
+	if err := k8s.Get(ctx, key, &autoscalingv2.HorizontalPodAutoscaler{}); err != nil {
+		t.Errorf("no HPA: %v", err)
+	}
 }
