@@ -83,8 +83,8 @@ bench-operator: envtest ## The operator at 1, 10, 100 and 300 TokenHooks over si
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" go run ./hack/benchoperator $(BENCH_OPERATOR_ARGS)
 
 .PHONY: bench-hook
-bench-hook: ## Load benchmark of the hook server against a trivial server, on loopback.
-	go run ./hack/benchhook
+bench-hook: ## Load benchmark of the hook server against a trivial server, on loopback (BENCH_HOOK_ARGS=-tls: over TLS).
+	go run ./hack/benchhook $(BENCH_HOOK_ARGS)
 
 ##@ Demo
 

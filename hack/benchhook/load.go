@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
@@ -43,6 +44,7 @@ func (p *phase) cpuPerCall() time.Duration {
 // worker is one keep-alive connection sending requests back to back.
 type worker struct {
 	addr      string
+	tls       *tls.Config // nil: plain TCP
 	reqs      []request
 	next      int
 	conn      net.Conn
@@ -63,7 +65,13 @@ func (w *worker) fail(msg string) {
 // call sends one request and reads the answer; it reconnects after an error.
 func (w *worker) call() (status int, err error) {
 	if w.conn == nil {
-		c, err := net.Dial("tcp", w.addr)
+		var c net.Conn
+		var err error
+		if w.tls != nil {
+			c, err = tls.Dial("tcp", w.addr, w.tls)
+		} else {
+			c, err = net.Dial("tcp", w.addr)
+		}
 		if err != nil {
 			return 0, err
 		}
@@ -139,7 +147,7 @@ func load(srv *server, reqs []request, conns int, warmup, dur time.Duration, dur
 	workers := make([]*worker, conns)
 	var wg sync.WaitGroup
 	for i := range workers {
-		w := &worker{addr: srv.addr, reqs: reqs, next: i * len(reqs) / conns,
+		w := &worker{addr: srv.addr, tls: srv.tls, reqs: reqs, next: i * len(reqs) / conns,
 			latencies: make([]time.Duration, 0, 1<<16)}
 		workers[i] = w
 		wg.Go(func() {

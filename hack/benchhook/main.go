@@ -15,6 +15,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -49,6 +50,8 @@ type options struct {
 	keep                   bool
 	serveTrivial, goBinary string
 	hookBinary             string
+	tls                    bool
+	trivialCert            string // internal: the trivial server's certificate and key files
 }
 
 func main() {
@@ -69,12 +72,14 @@ func benchMain() int {
 	flag.DurationVar(&o.reloadDuration, "reload-duration", 3*time.Second, "measured time of the reload test; the list is swapped a third of the way in")
 	flag.StringVar(&o.logLevel, "log-level", "info", "hook server --log-level (info logs one line per call)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (server logs, lists)")
+	flag.BoolVar(&o.tls, "tls", false, "serve and load over TLS 1.3 (ECDSA P-256), as with spec.hookServer.tls; the trivial server too")
 	flag.StringVar(&o.serveTrivial, "serve-trivial", "", "internal: serve the trivial server on this address")
+	flag.StringVar(&o.trivialCert, "serve-trivial-tls", "", "internal: the trivial server's certificate and key files, comma-separated")
 	flag.StringVar(&o.goBinary, "go", "go", "go command used to build the hook server")
 	flag.StringVar(&o.hookBinary, "hook-binary", "", "run this hook server binary instead of building cmd/hookserver (e.g. one built with profiling)")
 	flag.Parse()
 	if o.serveTrivial != "" {
-		if err := serveTrivial(o.serveTrivial); err != nil {
+		if err := serveTrivial(o.serveTrivial, o.trivialCert); err != nil {
 			fmt.Fprintln(os.Stderr, "trivial server:", err)
 			return 1
 		}
@@ -157,15 +162,31 @@ func run(ctx context.Context, o options) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	// With -tls, every server gets the same certificate and every
+	// connection does one full handshake, then keeps alive.
+	scheme, trivialArgs, hookTLSArgs := "http", []string(nil), []string(nil)
+	var clientTLS *tls.Config
+	if o.tls {
+		certFile, keyFile, err := writeCertificate(work)
+		if err != nil {
+			return false, err
+		}
+		scheme = "https"
+		trivialArgs = []string{"-serve-trivial-tls", certFile + "," + keyFile}
+		hookTLSArgs = []string{"--tls-cert", certFile, "--tls-key", keyFile}
+		clientTLS = &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13} //nolint:gosec // a throwaway loopback certificate
+		fmt.Println("TLS: on (TLS 1.3, ECDSA P-256; one handshake per keep-alive connection)")
+	}
 	trivialAddr, err := freeAddr()
 	if err != nil {
 		return false, err
 	}
-	trivial, err := start(ctx, "trivial", trivialAddr, "http://"+trivialAddr+"/", filepath.Join(work, "trivial.log"),
-		self, "-serve-trivial", trivialAddr)
+	trivial, err := start(ctx, "trivial", trivialAddr, scheme+"://"+trivialAddr+"/", filepath.Join(work, "trivial.log"),
+		append([]string{self, "-serve-trivial", trivialAddr}, trivialArgs...)...)
 	if err != nil {
 		return false, err
 	}
+	trivial.tls = clientTLS
 	defer trivial.stop()
 
 	hooks := make([]*server, len(o.sizes))
@@ -189,14 +210,15 @@ func run(ctx context.Context, o options) (bool, error) {
 			return false, err
 		}
 		fmt.Printf("Starting the hook server with %d patients ...\n", n)
-		hooks[i], err = start(ctx, fmt.Sprintf("hookserver-%d", n), addr, "http://"+addr+"/readyz",
+		hooks[i], err = start(ctx, fmt.Sprintf("hookserver-%d", n), addr, scheme+"://"+addr+"/readyz",
 			filepath.Join(work, fmt.Sprintf("hookserver-%d.log", n)),
-			hookBin, "--listen", addr, "--metrics-listen", metricsAddr,
-			"--patients", filepath.Join(volume, "patients.csv"), "--auth-secret-file", secretFile,
-			"--tokens", "id,access", "--log-level", o.logLevel, "--shutdown-delay", "0")
+			append([]string{hookBin, "--listen", addr, "--metrics-listen", metricsAddr,
+				"--patients", filepath.Join(volume, "patients.csv"), "--auth-secret-file", secretFile,
+				"--tokens", "id,access", "--log-level", o.logLevel, "--shutdown-delay", "0"}, hookTLSArgs...)...)
 		if err != nil {
 			return false, err
 		}
+		hooks[i].tls = clientTLS
 		defer hooks[i].stop()
 		var tr []request
 		hookReqs[i], tr, avgBody = hookRequests(o.events, n, addr, trivialAddr, secret)
@@ -256,7 +278,7 @@ func run(ctx context.Context, o options) (bool, error) {
 	fmt.Printf("\nReload under load: %d connections on the %d-patient server; a third of the way in, kubelet-style swap of a new %d-patient list.\n",
 		o.reloadConns, n, n+1)
 	newList := patientsCSV(n, "v2", canaryLogin)
-	probe := &worker{addr: hooks[largest].addr, reqs: []request{
+	probe := &worker{addr: hooks[largest].addr, tls: hooks[largest].tls, reqs: []request{
 		renderRequest(hooks[largest].addr, "/tokenHook", secret, okEvent(newRand(), canaryLogin, 0), 204, 200),
 	}}
 	var reloadTook time.Duration

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -12,7 +13,7 @@ var trivialBody = []byte(`{"commands":[{"type":"com.okta.identity.patch","value"
 
 // serveTrivial is the baseline: plain net/http, reading the body and writing a
 // fixed answer, with the same server timeouts as the hook server.
-func serveTrivial(addr string) error {
+func serveTrivial(addr, tlsFiles string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -27,6 +28,9 @@ func serveTrivial(addr string) error {
 		ReadTimeout:       5 * time.Second,
 		WriteTimeout:      5 * time.Second,
 		IdleTimeout:       90 * time.Second,
+	}
+	if cert, key, ok := strings.Cut(tlsFiles, ","); ok {
+		return srv.ServeTLS(ln, cert, key)
 	}
 	return srv.Serve(ln)
 }
