@@ -58,9 +58,12 @@ type TokenHookSpec struct {
 // OktaSpec locates the Okta org objects the operator manages.
 // +kubebuilder:validation:XValidation:rule="!has(self.inlineHookName) || self.inlineHookName.size() > 0",message="okta.inlineHookName must not be empty when set"
 type OktaSpec struct {
-	// orgURL is the Okta org, e.g. https://dev-123456.okta.com.
+	// orgURL is the Okta org, e.g. https://dev-123456.okta.com. It cannot
+	// change: to move to another org, delete the TokenHook (its finalizer
+	// cleans up the old org) and create it anew.
 	// +kubebuilder:validation:Pattern=`^https://[^/\s]+/?$`
 	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="okta.orgURL cannot change: Okta objects do not move between orgs; delete this TokenHook (its finalizer cleans up the old org) and create a new one"
 	// +required
 	OrgURL string `json:"orgURL"`
 
@@ -73,9 +76,11 @@ type OktaSpec struct {
 
 	// authorizationServerID is the custom authorization server whose tokens
 	// the hook extends. Token hooks never run for the org authorization server.
+	// It cannot change: delete the TokenHook and create it anew to move.
 	// +kubebuilder:default=default
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="okta.authorizationServerID cannot change: the rule linked in the old authorization server would keep calling the hook; delete this TokenHook and create a new one"
 	// +optional
 	AuthorizationServerID string `json:"authorizationServerID,omitempty"`
 

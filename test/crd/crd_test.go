@@ -177,6 +177,36 @@ func TestTokenHookCRD(t *testing.T) {
 			}
 		})
 	}
+
+	// Fields whose change would strand objects in Okta are immutable; the
+	// rest of the spec stays editable.
+	updates := map[string]struct {
+		mutate func(*v1.TokenHookSpec)
+		want   string // "" if the update is allowed
+	}{
+		"another org":                  {mutate: func(s *v1.TokenHookSpec) { s.Okta.OrgURL = "https://dev-654321.okta.com" }, want: "okta.orgURL cannot change"},
+		"another authorization server": {mutate: func(s *v1.TokenHookSpec) { s.Okta.AuthorizationServerID = "aus1234" }, want: "okta.authorizationServerID cannot change"},
+		"another rule":                 {mutate: func(s *v1.TokenHookSpec) { s.Okta.Rule = v1.OktaObjectSelector{Name: "Other rule"} }},
+		"other credentials":            {mutate: func(s *v1.TokenHookSpec) { s.Okta.CredentialsSecretRef.Name = "rotated" }},
+	}
+	for name, tc := range updates {
+		t.Run("update to "+name, func(t *testing.T) {
+			th := &v1.TokenHook{ObjectMeta: metav1.ObjectMeta{GenerateName: "edit-", Namespace: "default"}, Spec: validSpec()}
+			if err := k8s.Create(ctx, th); err != nil {
+				t.Fatal(err)
+			}
+			tc.mutate(&th.Spec)
+			err := k8s.Update(ctx, th)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("update refused: %v", err)
+			case tc.want != "" && !apierrors.IsInvalid(err):
+				t.Fatalf("update = %v, want an Invalid error", err)
+			case tc.want != "" && !strings.Contains(err.Error(), tc.want):
+				t.Errorf("error %q does not mention %q", err, tc.want)
+			}
+		})
+	}
 }
 
 func tokenStrings(ts []v1.TokenType) []string {
