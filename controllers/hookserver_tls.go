@@ -40,7 +40,7 @@ func (r *TokenHookReconciler) checkHookServerTLS(ctx context.Context, th *v1.Tok
 func validateTLSSecret(name string, data map[string][]byte, now time.Time) error {
 	invalid := func(format string, args ...any) error {
 		return &specError{reason: v1.ReasonTLSSecretInvalid,
-			msg: "spec.hookServer.tls.secretName: Secret " + fmt.Sprintf("%q ", name) + fmt.Sprintf(format, args...)}
+			msg: fmt.Sprintf("spec.hookServer.tls.secretName: Secret %q %s", name, fmt.Sprintf(format, args...))}
 	}
 	for _, key := range []string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey} {
 		if len(data[key]) == 0 {
