@@ -8,10 +8,11 @@ package patients
 
 import "hash/maphash"
 
-// List maps logins, matched case-insensitively, to patient IDs. It is immutable
-// and safe for concurrent use.
+// List maps logins to patient IDs. A login of ASCII characters only matches
+// case-insensitively, any other login only byte for byte (see appendKey).
+// It is immutable and safe for concurrent use.
 //
-// It is a hash table of offsets into one string holding every folded login and
+// It is a hash table of offsets into one string holding every login key and
 // patient ID: no pointer per patient, so a list of 100,000 patients costs the
 // garbage collector nothing to scan and about 65 bytes a patient.
 type List struct {
@@ -23,7 +24,7 @@ type List struct {
 	seed  maphash.Seed
 }
 
-// entry locates one patient in the arena: the folded login is
+// entry locates one patient in the arena: the login key is
 // arena[keyStart:keyEnd], the patient ID arena[keyEnd:idEnd].
 type entry struct {
 	keyStart, keyEnd, idEnd uint32
@@ -37,7 +38,7 @@ func (l *List) Len() int {
 	return len(l.entries)
 }
 
-// Lookup returns the patient ID of login, matched case-insensitively.
+// Lookup returns the patient ID of login: ASCII case-insensitively, otherwise exactly.
 // It does not allocate for logins up to 256 bytes.
 func (l *List) Lookup(login string) (patientID string, ok bool) {
 	return lookup(l, login)
@@ -53,14 +54,14 @@ func lookup[S ~string | ~[]byte](l *List, login S) (string, bool) {
 		return "", false
 	}
 	var buf [maxStackKey]byte
-	key := appendFold(buf[:0], login)
+	key := appendKey(buf[:0], login)
 	if e, ok := l.find(key); ok {
 		return l.arena[e.keyEnd:e.idEnd], true
 	}
 	return "", false
 }
 
-// find returns the entry of a folded key, or the slot where it would go.
+// find returns the entry of a login key, or the slot where it would go.
 func (l *List) find(key []byte) (entry, bool) {
 	_, e, ok := l.probe(key)
 	return e, ok

@@ -39,7 +39,7 @@ const utf8BOM = "\ufeff"
 // patientID or ExternalServicePatientID), and CSV otherwise (a header naming the
 // same columns, in any order; other columns are ignored). Values are trimmed of
 // surrounding whitespace. Empty values, missing columns and duplicate logins
-// (compared case-insensitively) are errors; every error is a *ParseError.
+// (compared as Lookup matches them) are errors; every error is a *ParseError.
 func Parse(data []byte) (*List, error) {
 	data = bytes.TrimPrefix(data, []byte(utf8BOM))
 	if first := bytes.TrimLeft(data, " \t\r\n"); len(first) > 0 && first[0] == '[' {
@@ -72,7 +72,7 @@ func add[S ~string | ~[]byte](b *builder, login, patientID S, line int) error {
 	if len(patientID) == 0 {
 		return &ParseError{Line: line, Reason: "empty patientID"}
 	}
-	b.scratch = appendFold(b.scratch[:0], login)
+	b.scratch = appendKey(b.scratch[:0], login)
 	keyLen := len(b.scratch)
 	b.scratch = append(b.scratch, patientID...)
 	start := b.arena.Len()

@@ -73,26 +73,26 @@ func TestParseErrors(t *testing.T) {
 		wantLine int
 		reason   string // a substring of ParseError.Reason
 	}{
-		"empty file":             {in: "", wantLine: 1, reason: "empty file"},
-		"no header":              {in: "alice@example.com,1235\n", wantLine: 1, reason: "no login column"},
-		"no patientID column":    {in: "login,name\na,b\n", wantLine: 1, reason: "no patientID column"},
-		"two login columns":      {in: "login,username,patientID\n", wantLine: 1, reason: "more than one login column"},
-		"empty login":            {in: "login,patientID\na,1\n ,2\n", wantLine: 3, reason: "empty login"},
-		"empty patient ID":       {in: "login,patientID\na,1\nb,\n", wantLine: 3, reason: "empty patientID"},
-		"missing field":          {in: "login,patientID\na,1\nb\n", wantLine: 3, reason: "wrong number of fields"},
-		"bad quote":              {in: "login,patientID\na\"b,1\n", wantLine: 2, reason: `bare "`},
-		"duplicate":              {in: "login,patientID\nAlice@x,1\nb,2\nalice@X,3\n", wantLine: 4, reason: "duplicate login (first on line 2)"},
-		"duplicate unicode fold": {in: "login,patientID\nKelvin,1\n\u212aelvin,2\n", wantLine: 3, reason: "duplicate login"},
-		"json not objects":       {in: "[\n1]", wantLine: 2, reason: "array element is number"},
-		"json not an array":      {in: "  [\n{}\n", wantLine: 2, reason: "no login field"},
-		"json missing ID":        {in: "[\n {\"login\":\"a\",\"patientID\":\"1\"},\n {\"login\":\"b\"}\n]", wantLine: 3, reason: "no patientID field"},
-		"json empty login":       {in: "[{\"login\":\"a\",\"patientID\":\"1\"},\n\n{\"username\":\"\",\"patientID\":\"2\"}]", wantLine: 3, reason: "empty login"},
-		"json null ID":           {in: "[{\"login\":\"a\",\"patientID\":null}]", wantLine: 1, reason: "empty patientID"},
-		"json login not string":  {in: "[\n{\"login\":7,\"patientID\":\"1\"}]", wantLine: 2, reason: "login is number"},
-		"json both login names":  {in: "[{\"login\":\"a\",\"username\":\"b\",\"patientID\":\"1\"}]", wantLine: 1, reason: "more than one login field"},
-		"json duplicate":         {in: "[{\"login\":\"a\",\"patientID\":\"1\"},\n{\"login\":\"A\",\"patientID\":\"2\"}]", wantLine: 2, reason: "duplicate login (first on line 1)"},
-		"json syntax":            {in: "[{\"login\":\"a\",\n\"patientID\":\"1\"}\n{}]", wantLine: 3, reason: "invalid JSON"},
-		"json trailing data":     {in: "[]\n[]", wantLine: 2, reason: "invalid JSON"},
+		"empty file":            {in: "", wantLine: 1, reason: "empty file"},
+		"no header":             {in: "alice@example.com,1235\n", wantLine: 1, reason: "no login column"},
+		"no patientID column":   {in: "login,name\na,b\n", wantLine: 1, reason: "no patientID column"},
+		"two login columns":     {in: "login,username,patientID\n", wantLine: 1, reason: "more than one login column"},
+		"empty login":           {in: "login,patientID\na,1\n ,2\n", wantLine: 3, reason: "empty login"},
+		"empty patient ID":      {in: "login,patientID\na,1\nb,\n", wantLine: 3, reason: "empty patientID"},
+		"missing field":         {in: "login,patientID\na,1\nb\n", wantLine: 3, reason: "wrong number of fields"},
+		"bad quote":             {in: "login,patientID\na\"b,1\n", wantLine: 2, reason: `bare "`},
+		"duplicate":             {in: "login,patientID\nAlice@x,1\nb,2\nalice@X,3\n", wantLine: 4, reason: "duplicate login (first on line 2)"},
+		"duplicate non-ASCII":   {in: "login,patientID\nstraße,1\nstraße,2\n", wantLine: 3, reason: "duplicate login"},
+		"json not objects":      {in: "[\n1]", wantLine: 2, reason: "array element is number"},
+		"json not an array":     {in: "  [\n{}\n", wantLine: 2, reason: "no login field"},
+		"json missing ID":       {in: "[\n {\"login\":\"a\",\"patientID\":\"1\"},\n {\"login\":\"b\"}\n]", wantLine: 3, reason: "no patientID field"},
+		"json empty login":      {in: "[{\"login\":\"a\",\"patientID\":\"1\"},\n\n{\"username\":\"\",\"patientID\":\"2\"}]", wantLine: 3, reason: "empty login"},
+		"json null ID":          {in: "[{\"login\":\"a\",\"patientID\":null}]", wantLine: 1, reason: "empty patientID"},
+		"json login not string": {in: "[\n{\"login\":7,\"patientID\":\"1\"}]", wantLine: 2, reason: "login is number"},
+		"json both login names": {in: "[{\"login\":\"a\",\"username\":\"b\",\"patientID\":\"1\"}]", wantLine: 1, reason: "more than one login field"},
+		"json duplicate":        {in: "[{\"login\":\"a\",\"patientID\":\"1\"},\n{\"login\":\"A\",\"patientID\":\"2\"}]", wantLine: 2, reason: "duplicate login (first on line 1)"},
+		"json syntax":           {in: "[{\"login\":\"a\",\n\"patientID\":\"1\"}\n{}]", wantLine: 3, reason: "invalid JSON"},
+		"json trailing data":    {in: "[]\n[]", wantLine: 2, reason: "invalid JSON"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -138,34 +138,70 @@ func TestParseErrorsHoldNoPatientData(t *testing.T) {
 }
 
 func TestLookup(t *testing.T) {
-	l, err := Parse([]byte("login,patientID\nAlice.Smith@Example.com,1\nstraße@example.com,2\nkelvin@example.com,3\n"))
+	l, err := Parse([]byte("login,patientID\nAlice.Smith@Example.com,1\nstraße@example.com,2\nkim@example.com,3\nsam@example.com,4\nJosé@example.com,5\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
+		name  string
 		login string
 		want  string
 	}{
-		{"alice.smith@example.com", "1"},
-		{"ALICE.SMITH@EXAMPLE.COM", "1"},
-		{"STRASSE@example.com", ""}, // simple folding: ß is not ss
-		{"STRAẞE@EXAMPLE.COM", "2"}, // capital sharp s folds to ß
-		{"\u212aelvin@example.com", "3"},
-		{"alice.smith@example.co", ""},
-		{"", ""},
+		{"exact", "Alice.Smith@Example.com", "1"},
+		{"ASCII lower case", "alice.smith@example.com", "1"},
+		{"ASCII upper case", "ALICE.SMITH@EXAMPLE.COM", "1"},
+		{"non-ASCII exact", "straße@example.com", "2"},
+		{"non-ASCII exact, other", "José@example.com", "5"},
+		{"prefix", "alice.smith@example.co", ""},
+		{"empty", "", ""},
+		// Lookalikes: Unicode folding equates each with an ASCII login; Okta
+		// may hold them as other users, who must not get that patient's ID.
+		{"long s U+017F", "ſam@example.com", ""},
+		{"Kelvin sign U+212A", "\u212aim@example.com", ""},
+		{"Kelvin sign, lower rest", "\u212aIM@EXAMPLE.COM", ""},
+		{"fullwidth letters", "ｓａｍ@example.com", ""},
+		{"dotless i U+0131", "al\u0131ce.smith@example.com", ""},
+		{"dotted capital I U+0130", "AL\u0130CE.SMITH@EXAMPLE.COM", ""},
+		{"Cyrillic a U+0430", "\u0430lice.smith@example.com", ""},
+		{"combining mark", "sam\u0301@example.com", ""},
+		{"capital sharp s U+1E9E", "STRA\u1e9eE@EXAMPLE.COM", ""},
+		{"ss for ß", "STRASSE@example.com", ""},
+		{"NFD é", "Jose\u0301@example.com", ""},
+		{"upper case of non-ASCII login", "JOSÉ@EXAMPLE.COM", ""},
+		{"ASCII case of non-ASCII login", "josé@example.com", ""},
+		{"zero-width space", "sam\u200b@example.com", ""},
+		{"trailing NBSP", "sam@example.com\u00a0", ""},
+		{"invalid UTF-8", "sam@example.com\xff", ""},
 	}
 	for _, c := range cases {
 		got, ok := l.Lookup(c.login)
 		if got != c.want || ok != (c.want != "") {
-			t.Errorf("Lookup(%q) = %q, %v; want %q", c.login, got, ok, c.want)
+			t.Errorf("%s: Lookup(%q) = %q, %v; want %q", c.name, c.login, got, ok, c.want)
 		}
 		if gotB, _ := l.LookupBytes([]byte(c.login)); gotB != got {
-			t.Errorf("LookupBytes(%q) = %q; Lookup says %q", c.login, gotB, got)
+			t.Errorf("%s: LookupBytes(%q) = %q; Lookup says %q", c.name, c.login, gotB, got)
 		}
 	}
 	var none *List
 	if _, ok := none.Lookup("a"); ok || none.Len() != 0 {
 		t.Error("a nil List is not empty")
+	}
+}
+
+// TestLookalikeLoginsAreDistinctPatients: a list may hold both a login and
+// its Unicode lookalike, each with its own patient, and each finds only its own.
+func TestLookalikeLoginsAreDistinctPatients(t *testing.T) {
+	l, err := Parse([]byte("login,patientID\nsam@example.com,S\nſam@example.com,LONG-S\nkim@example.com,K\n\u212aim@example.com,KELVIN\n"))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	for login, want := range map[string]string{
+		"sam@example.com": "S", "SAM@example.com": "S", "ſam@example.com": "LONG-S",
+		"kim@example.com": "K", "KIM@EXAMPLE.COM": "K", "\u212aim@example.com": "KELVIN",
+	} {
+		if got, _ := l.Lookup(login); got != want {
+			t.Errorf("Lookup(%q) = %q; want %q", login, got, want)
+		}
 	}
 }
 

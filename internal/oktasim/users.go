@@ -114,7 +114,7 @@ func (s *Sim) AddUser(u UserSpec) (User, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, x := range d.users {
-		if strings.EqualFold(x.Login, u.Login) {
+		if sameLogin(x.Login, u.Login) {
 			return User{}, fmt.Errorf("oktasim: a user with login %q already exists", x.Login)
 		}
 	}
@@ -212,12 +212,12 @@ func (d *directory) userByIDLocked(id string) *User {
 	return nil
 }
 
-// authenticate returns the user whose login (case-insensitive) and password match.
+// authenticate returns the user whose login (see sameLogin) and password match.
 func (d *directory) authenticate(login, password string) (User, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, u := range d.users {
-		if strings.EqualFold(u.Login, login) {
+		if sameLogin(u.Login, login) {
 			ok := u.Password != "" && subtle.ConstantTimeCompare([]byte(u.Password), []byte(password)) == 1
 			return *u, ok
 		}
@@ -268,4 +268,28 @@ func (c ClientSpec) clientType() string {
 		return ClientTypePublic
 	}
 	return ClientTypeConfidential
+}
+
+// sameLogin compares logins as this simulator's org does: ASCII letters
+// case-insensitively, every other character exactly. Okta documents logins as
+// case-insensitive but no rule beyond ASCII, so the simulator keeps Unicode
+// lookalikes (ſam and sam, the Kelvin sign and k) apart as distinct users:
+// the case a hook must not confuse.
+func sameLogin(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }

@@ -40,6 +40,9 @@ const (
 	patient   = "ada.lovelace@example.com" // in config/samples' patient list as PT-100001
 	patientID = "PT-100001"
 	visitor   = "sam.visitor@example.com" // not a patient
+	// lookalike is another Okta user whose login Unicode case folding
+	// equates with visitor's (U+017F, long s): it must never get visitor's ID.
+	lookalike = "\u017fam.visitor@example.com"
 )
 
 var eventually = testenv.Eventually
@@ -62,7 +65,7 @@ func TestPatientLoginEndToEnd(t *testing.T) {
 	t.Cleanup(stack.Stop)
 	k8s := stack.Client
 
-	for _, login := range []string{patient, visitor} {
+	for _, login := range []string{patient, visitor, lookalike} {
 		if _, err := stack.Sim.AddUser(oktasim.UserSpec{Login: login, Password: password, FirstName: "Test", LastName: "User", Email: login}); err != nil {
 			t.Fatal(err)
 		}
@@ -141,6 +144,15 @@ func TestPatientLoginEndToEnd(t *testing.T) {
 		}
 		if dep.Generation != generation {
 			t.Errorf("the Deployment changed (generation %d -> %d): the edit caused a rollout", generation, dep.Generation)
+		}
+	})
+
+	t.Run("a lookalike login does not get the patient's ID", func(t *testing.T) {
+		if v, ok := claimOf(visitor); !ok || v != "PT-200001" {
+			t.Fatalf("precondition: %s should be a patient now, patientID = %v", visitor, v)
+		}
+		if v, ok := claimOf(lookalike); ok {
+			t.Errorf("the lookalike user got patientID %v", v)
 		}
 	})
 
