@@ -78,14 +78,16 @@ func objectMeta(th *v1.TokenHook, name string) metav1.ObjectMeta {
 	}
 }
 
-// hookPath is the path Okta calls, taken from spec.hookServer.externalURL;
-// an Ingress in front of the Service passes it through unchanged.
+// hookPath is the path Okta calls, exactly as spec.hookServer.externalURL
+// has it (a trailing slash included: Okta POSTs to the URL as written); an
+// Ingress in front of the Service passes it through unchanged. The hook
+// server compares it with the request's decoded path, so it is decoded too.
 func hookPath(th *v1.TokenHook) string {
 	u, err := url.Parse(th.Spec.HookServer.ExternalURL)
 	if err != nil || u.Path == "" {
 		return "/"
 	}
-	return path.Clean(u.Path)
+	return u.Path
 }
 
 // hookPort is the hook server's serving port: its name (also the Service

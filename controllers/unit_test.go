@@ -1,9 +1,12 @@
 package controllers
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -91,16 +94,54 @@ func TestDesiredDeployment(t *testing.T) {
 }
 
 func TestHookPath(t *testing.T) {
+	// Okta POSTs to the URL as written, so the path is served as written.
 	cases := map[string]string{
-		"https://hooks.example.com/tokenHook":   "/tokenHook",
-		"https://hooks.example.com":             "/",
-		"https://hooks.example.com/a/b/../hook": "/a/hook",
+		"https://hooks.example.com/tokenHook":        "/tokenHook",
+		"https://hooks.example.com/tokenHook/":       "/tokenHook/",
+		"https://hooks.example.com/okta//tokenHook":  "/okta//tokenHook",
+		"https://hooks.example.com":                  "/",
+		"https://hooks.example.com/":                 "/",
+		"https://hooks.example.com?tenant=a":         "/",
+		"https://hooks.example.com/token%20hook?x=1": "/token hook",
 	}
 	for url, want := range cases {
 		th := sampleTokenHook()
 		th.Spec.HookServer.ExternalURL = url
 		if got := hookPath(th); got != want {
 			t.Errorf("hookPath(%q) = %q, want %q", url, got, want)
+		}
+	}
+}
+
+// TestHookServerServesThePathOktaCalls: the --path the Deployment passes is
+// the path net/http sees when Okta POSTs to spec.hookServer.externalURL.
+func TestHookServerServesThePathOktaCalls(t *testing.T) {
+	for _, external := range []string{
+		"https://hooks.example.com/tokenHook",
+		"https://hooks.example.com/tokenHook/",
+		"https://hooks.example.com/okta/v1/token-hook/",
+		"https://hooks.example.com",
+		"https://hooks.example.com/a%20b/hook?tenant=x",
+	} {
+		th := sampleTokenHook()
+		th.Spec.HookServer.ExternalURL = external
+		var served string
+		for _, a := range hookServerArgs(th) {
+			if v, ok := strings.CutPrefix(a, "--path="); ok {
+				served = v
+			}
+		}
+		u, err := url.Parse(external)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// What Okta's request line carries, as the hook server parses it.
+		req, err := http.ReadRequest(bufio.NewReader(strings.NewReader("POST " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\n\r\n")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if req.URL.Path != served {
+			t.Errorf("externalURL %s: Okta calls path %q, the hook server serves --path=%q", external, req.URL.Path, served)
 		}
 	}
 }

@@ -120,7 +120,11 @@ type OktaObjectSelector struct {
 type HookServerSpec struct {
 	// externalURL is the HTTPS URL Okta calls, routed (by an Ingress or a
 	// gateway of yours) to the hook server Service. Okta requires https.
-	// +kubebuilder:validation:Pattern=`^https://[^\s]+$`
+	// The hook server serves its path exactly as written, trailing slash
+	// included, so the Ingress must pass the path through unchanged.
+	// +kubebuilder:validation:Pattern=`^https://[^\s#]+$`
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^https://[^/?]+(/[^?]*)?/[.][.]?([/?]|$)')",message="hookServer.externalURL must be a URL whose path has no . or .. segments: HTTP clients may resolve them, and the hook server serves the path exactly as written"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^https://[^/?]+/(healthz|readyz)([?]|$)')",message="hookServer.externalURL cannot use the path /healthz or /readyz: the hook server's probes answer there"
 	// +kubebuilder:validation:MaxLength=1024
 	// +required
 	ExternalURL string `json:"externalURL"`

@@ -65,6 +65,17 @@ func TestTokenHookCRD(t *testing.T) {
 		}
 	})
 
+	t.Run("external URLs Okta can call are accepted", func(t *testing.T) {
+		for _, u := range []string{"https://hooks.example.com/tokenHook/", "https://hooks.example.com", "https://hooks.example.com:8443/okta//hook?tenant=a"} {
+			spec := validSpec()
+			spec.HookServer.ExternalURL = u
+			th := &v1.TokenHook{ObjectMeta: metav1.ObjectMeta{GenerateName: "url-", Namespace: "default"}, Spec: spec}
+			if err := k8s.Create(ctx, th); err != nil {
+				t.Errorf("create with externalURL %s: %v", u, err)
+			}
+		}
+	})
+
 	t.Run("autoscaling defaults, with the default or an explicit CPU request", func(t *testing.T) {
 		for name, resources := range map[string]corev1.ResourceRequirements{
 			"autoscaled-default-resources": {},
@@ -95,6 +106,18 @@ func TestTokenHookCRD(t *testing.T) {
 		"http external URL": {
 			mutate: func(s *v1.TokenHookSpec) { s.HookServer.ExternalURL = "http://hooks.example.com/tokenHook" },
 			want:   "spec.hookServer.externalURL",
+		},
+		"external URL with a dot segment": {
+			mutate: func(s *v1.TokenHookSpec) { s.HookServer.ExternalURL = "https://hooks.example.com/a/../tokenHook" },
+			want:   "path has no . or .. segments",
+		},
+		"external URL with a fragment": {
+			mutate: func(s *v1.TokenHookSpec) { s.HookServer.ExternalURL = "https://hooks.example.com/tokenHook#x" },
+			want:   "spec.hookServer.externalURL",
+		},
+		"external URL on a probe path": {
+			mutate: func(s *v1.TokenHookSpec) { s.HookServer.ExternalURL = "https://hooks.example.com/readyz" },
+			want:   "cannot use the path /healthz or /readyz",
 		},
 		"policy with name and id": {
 			mutate: func(s *v1.TokenHookSpec) { s.Okta.Policy.ID = "00p1234567890abcdefg" },
