@@ -217,6 +217,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, bufp *[]byte) (o
 	if string(ev.EventType) != protocol.EventType {
 		return h.fail(w, outcomeWrongEventType, "wrong_event_type", "eventType must be "+protocol.EventType+"."), ev.EventID
 	}
+	if nonce, ok := protocol.ProbeNonce(&ev); ok {
+		// The operator's route check, relayed by Okta's execute API.
+		out, err := json.Marshal(protocol.ProbeResponse(string(nonce)))
+		if err != nil {
+			return h.fail(w, outcomeMalformedEvent, "malformed_event", "Could not answer the route check."), ev.EventID
+		}
+		return h.write(w, outcomeRouteCheck, out), ev.EventID
+	}
 	if !ev.HasEndUser() {
 		return h.noContent(w, outcomeNoEndUser), ev.EventID
 	}

@@ -74,6 +74,18 @@ func clientCredentials(ev map[string]any) {
 	field(ev, "data.context.protocol.request")["grant_type"] = "client_credentials"
 	field(ev, "data.access.claims")["sub"] = "customClientIdNative"
 }
+// probeEvent is the operator's route check event with eventID.
+func probeEvent(t testing.TB, eventID string) []byte {
+	t.Helper()
+	ev := protocol.ProbeEvent("x", "https://dev-1.okta.com/oauth2/default", "tokenhook")
+	ev.EventID = eventID
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func all(edits ...func(map[string]any)) func(map[string]any) {
 	return func(ev map[string]any) {
 		for _, e := range edits {
@@ -247,6 +259,40 @@ func TestHandler(t *testing.T) {
 			reason: "no end user: nothing to add",
 			cfg:    HandlerConfig{Tokens: bothTokens},
 			req:    func(t *testing.T) *http.Request { return hookRequest(specEvent(t, clientCredentials)) },
+			status: http.StatusNoContent,
+		},
+		"route check": {
+			reason: "the operator's probe, relayed by Okta's execute API: 200 with the nonce, so it proves the route",
+			cfg:    HandlerConfig{DenyNonPatients: true},
+			req: func(t *testing.T) *http.Request {
+				return hookRequest(probeEvent(t, protocol.ProbeEventIDPrefix+"n0nce-123"))
+			},
+			status: http.StatusOK,
+			want:   &protocol.Response{Commands: []protocol.Command{protocol.AddClaim(protocol.AccessToken, protocol.ProbeClaim, "n0nce-123")}},
+		},
+		"route check without the auth secret": {
+			req: func(t *testing.T) *http.Request {
+				r := hookRequest(probeEvent(t, protocol.ProbeEventIDPrefix+"n0nce-123"))
+				r.Header.Set("Authorization", "Basic wrong")
+				return r
+			},
+			status:  http.StatusUnauthorized,
+			errCode: "unauthorized",
+		},
+		"route check with a bad nonce is an ordinary machine call": {
+			req: func(t *testing.T) *http.Request {
+				return hookRequest(probeEvent(t, protocol.ProbeEventIDPrefix+"\"}"))
+			},
+			status: http.StatusNoContent,
+		},
+		"a user's event with the probe's eventId gets no route check answer": {
+			reason: "only events without an end user can be probes, so a login is never answered with the probe",
+			req: func(t *testing.T) *http.Request {
+				return hookRequest(specEvent(t, func(ev map[string]any) {
+					ev["eventId"] = protocol.ProbeEventIDPrefix + "n0nce-123"
+					withLogin("visitor@example.com")(ev)
+				}))
+			},
 			status: http.StatusNoContent,
 		},
 		"client credentials, deny mode": {

@@ -18,6 +18,7 @@ const (
 	outcomeBodyTooLarge
 	outcomeMalformedEvent
 	outcomeWrongEventType
+	outcomeRouteCheck
 	numOutcomes
 )
 
@@ -37,6 +38,7 @@ var outcomeInfo = [numOutcomes]struct {
 	outcomeBodyTooLarge:         {"body_too_large", http.StatusRequestEntityTooLarge},
 	outcomeMalformedEvent:       {"malformed_event", http.StatusBadRequest},
 	outcomeWrongEventType:       {"wrong_event_type", http.StatusBadRequest},
+	outcomeRouteCheck:           {"route_check", http.StatusOK},
 }
 
 func (o outcome) String() string { return outcomeInfo[o].name }

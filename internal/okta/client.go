@@ -96,6 +96,13 @@ type Client interface {
 	// DeactivateInlineHook sets the hook INACTIVE (idempotent): the step before DeleteInlineHook.
 	DeactivateInlineHook(ctx context.Context, id string) (*InlineHook, error)
 
+	// ExecuteInlineHook asks Okta to call the ACTIVE hook id through its channel (URL, auth
+	// header, secret and headers, as on a token request) with payload, a token hook event, and
+	// returns the hook's answer as Okta relays it. Okta waits 3 s and retries once; when no
+	// successful answer comes, Okta answers 400, a terminal *APIError whose summary and causes
+	// say what failed. ErrNotFound if the hook is absent.
+	ExecuteInlineHook(ctx context.Context, id string, payload []byte) (json.RawMessage, error)
+
 	// DeleteInlineHook deletes an INACTIVE hook; deleting an ACTIVE one is a terminal error.
 	// ErrNotFound if it is already gone, which a finalizer may treat as done.
 	DeleteInlineHook(ctx context.Context, id string) error

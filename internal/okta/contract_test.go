@@ -8,7 +8,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -658,5 +661,50 @@ func TestConcurrentCalls(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestExecuteInlineHook: Okta calls the hook through its channel with the payload and relays
+// the answer; when the hook does not answer with 200, Okta's 400 is a terminal APIError that
+// says why.
+func TestExecuteInlineHook(t *testing.T) {
+	var status atomic.Int32
+	status.Store(http.StatusOK)
+	hook := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/tokenHook/" || r.Header.Get("Authorization") != testSecret {
+			http.NotFound(w, r)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(int(status.Load()))
+		_, _ = w.Write([]byte(`{"commands":[{"type":"com.okta.access.patch","value":[{"op":"add","path":"/claims/echo","value":` + strconv.Quote(string(body)) + `}]}]}`))
+	}))
+	t.Cleanup(hook.Close)
+	e := newEnv(t, oktasim.Options{HookClient: hook.Client()})
+	ctx := context.Background()
+	want := desiredHook("patients")
+	want.URL = hook.URL + "/tokenHook/"
+	h, err := e.client.CreateInlineHook(ctx, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const payload = `{"eventType":"com.okta.oauth2.tokens.transform","data":{}}`
+	raw, err := e.client.ExecuteInlineHook(ctx, h.ID, []byte(payload))
+	if err != nil {
+		t.Fatalf("ExecuteInlineHook: %v", err)
+	}
+	if !strings.Contains(string(raw), strconv.Quote(payload)[1:20]) {
+		t.Errorf("relayed answer %s does not echo the payload", raw)
+	}
+
+	status.Store(http.StatusNotFound)
+	_, err = e.client.ExecuteInlineHook(ctx, h.ID, []byte(payload))
+	ae := wantAPIError(t, err, http.StatusBadRequest, oktasim.CodeValidation)
+	if !okta.IsTerminal(err) || !strings.Contains(strings.Join(ae.ErrorCauses, " "), "404") {
+		t.Errorf("a failed execute: %v (terminal %v), want a terminal error naming the 404", err, okta.IsTerminal(err))
+	}
+	if _, err := e.client.ExecuteInlineHook(ctx, "calnosuchhook0000000", []byte(payload)); !errors.Is(err, okta.ErrNotFound) {
+		t.Errorf("execute of a missing hook: %v, want ErrNotFound", err)
 	}
 }

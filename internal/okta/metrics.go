@@ -2,6 +2,7 @@ package okta
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -132,6 +133,13 @@ func (i *instrumented) DeactivateInlineHook(ctx context.Context, id string) (*In
 	start := time.Now()
 	out, err := i.next.DeactivateInlineHook(ctx, id)
 	i.m.observe("deactivate_inline_hook", start, err)
+	return out, err
+}
+
+func (i *instrumented) ExecuteInlineHook(ctx context.Context, id string, payload []byte) (json.RawMessage, error) {
+	start := time.Now()
+	out, err := i.next.ExecuteInlineHook(ctx, id, payload)
+	i.m.observe("execute_inline_hook", start, err)
 	return out, err
 }
 

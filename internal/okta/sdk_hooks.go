@@ -2,7 +2,9 @@ package okta
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"regexp"
 	"time"
 
@@ -178,4 +180,19 @@ func fromSDKHook(h *oktasdk.InlineHook) *InlineHook {
 		}
 	}
 	return out
+}
+
+// ExecuteInlineHook goes through the request executor: SDK v2's InlineHookPayload is an empty
+// struct and its InlineHookResponse drops the error object (SPEC 4).
+func (c *sdkClient) ExecuteInlineHook(ctx context.Context, id string, payload []byte) (json.RawMessage, error) {
+	if err := checkID("inline hook", id); err != nil {
+		return nil, fmt.Errorf("execute inline hook: %w", err)
+	}
+	ctx, cancel := c.call(ctx)
+	defer cancel()
+	var raw json.RawMessage
+	if err := c.do(ctx, http.MethodPost, "/api/v1/inlineHooks/"+id+"/execute", payload, &raw); err != nil {
+		return nil, fmt.Errorf("execute inline hook %s: %w", id, err)
+	}
+	return raw, nil
 }

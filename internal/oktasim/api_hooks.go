@@ -1,6 +1,9 @@
 package oktasim
 
 import (
+	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"slices"
 )
@@ -60,4 +63,55 @@ func (s *Sim) activateHook(w http.ResponseWriter, r *http.Request, p params) {
 func (s *Sim) deactivateHook(w http.ResponseWriter, r *http.Request, p params) {
 	h, err := s.org.setHookStatus(p["inlineHookId"], StatusInactive)
 	s.writeResult(w, http.StatusOK, renderHook(baseURL(r), h), err)
+}
+
+// executeHook is POST /api/v1/inlineHooks/{id}/execute (SPEC 4): Okta sends the body through the
+// hook's channel as it is, waits 3 s, retries once after a timeout or an error answer, and relays
+// a 200's JSON; otherwise it answers 400 saying what failed. An INACTIVE hook "blocks execution"
+// and advertises no execute link; the error for executing one anyway is unconfirmed.
+func (s *Sim) executeHook(w http.ResponseWriter, r *http.Request, p params) {
+	h, apiErr := s.org.Hook(p["inlineHookId"])
+	if apiErr != nil {
+		s.writeError(w, apiErr)
+		return
+	}
+	payload, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	var probe map[string]json.RawMessage
+	if err != nil || len(payload) > maxBody || json.Unmarshal(payload, &probe) != nil || probe == nil {
+		s.writeError(w, errMalformed())
+		return
+	}
+	if h.Status != StatusActive {
+		v := &validation{}
+		v.add("status", "The inline hook %s is INACTIVE; activate it to execute it.", h.ID)
+		s.writeError(w, v.err())
+		return
+	}
+	var failure string
+	for attempt := 0; attempt < 2; attempt++ {
+		status, body, err := s.postPayload(r.Context(), h, payload)
+		switch {
+		case err != nil:
+			failure = err.Error()
+			continue // a timeout or a failed connection: one retry
+		case status < 200 || status > 299:
+			failure = fmt.Sprintf("the external service answered %d", status)
+			continue // an error answer: one retry
+		case status != http.StatusOK:
+			failure = fmt.Sprintf("the external service answered %d, not 200 with a response", status)
+		default:
+			if _, perr := parseHookResponse(body); perr != nil {
+				failure = perr.Error()
+				break
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(body)
+			return
+		}
+		break
+	}
+	v := &validation{}
+	v.add("inlineHook", "Failed to call the inline hook %s at %s: %s", h.ID, h.Channel.URI, failure)
+	s.writeError(w, v.err())
 }

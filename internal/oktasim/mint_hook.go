@@ -131,13 +131,18 @@ func (l *hookCallLog) add(c HookCall) {
 
 // postEvent sends the event and returns the hook's status and, for a 200, its body.
 func (s *Sim) postEvent(ctx context.Context, hook Hook, event *protocol.Event) (int, []byte, error) {
-	ch := hook.Channel
-	if ch.Type != channelHTTP {
-		return 0, nil, fmt.Errorf("channel type %s is not simulated", ch.Type)
-	}
 	payload, err := json.Marshal(event)
 	if err != nil {
 		return 0, nil, fmt.Errorf("encode event: %w", err)
+	}
+	return s.postPayload(ctx, hook, payload)
+}
+
+// postPayload POSTs payload through the hook's channel within the hook timeout.
+func (s *Sim) postPayload(ctx context.Context, hook Hook, payload []byte) (int, []byte, error) {
+	ch := hook.Channel
+	if ch.Type != channelHTTP {
+		return 0, nil, fmt.Errorf("channel type %s is not simulated", ch.Type)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.mint.hookTimeout)
 	defer cancel()

@@ -15,6 +15,7 @@ const (
 	EndpointDeleteHook     = "DELETE /api/v1/inlineHooks/{inlineHookId}"
 	EndpointActivateHook   = "POST /api/v1/inlineHooks/{inlineHookId}/lifecycle/activate"
 	EndpointDeactivateHook = "POST /api/v1/inlineHooks/{inlineHookId}/lifecycle/deactivate"
+	EndpointExecuteHook    = "POST /api/v1/inlineHooks/{inlineHookId}/execute"
 
 	EndpointListAuthServers = "GET /api/v1/authorizationServers"
 	EndpointGetAuthServer   = "GET /api/v1/authorizationServers/{authServerId}"
@@ -116,6 +117,7 @@ func routes() []route {
 		newRoute(EndpointDeleteHook, scopeHooks, (*Sim).deleteHook),
 		newRoute(EndpointActivateHook, scopeHooks, (*Sim).activateHook),
 		newRoute(EndpointDeactivateHook, scopeHooks, (*Sim).deactivateHook),
+		newRoute(EndpointExecuteHook, scopeHooks, (*Sim).executeHook),
 
 		newRoute(EndpointListAuthServers, scopeAuthServers, (*Sim).listAuthServers),
 		newRoute(EndpointGetAuthServer, scopeAuthServers, (*Sim).getAuthServer),

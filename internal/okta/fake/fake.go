@@ -6,6 +6,7 @@ package fake
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -25,6 +26,7 @@ type Client struct {
 	ActivateInlineHookFn   func(ctx context.Context, id string) (*okta.InlineHook, error)
 	DeactivateInlineHookFn func(ctx context.Context, id string) (*okta.InlineHook, error)
 	DeleteInlineHookFn     func(ctx context.Context, id string) error
+	ExecuteInlineHookFn    func(ctx context.Context, id string, payload []byte) (json.RawMessage, error)
 	FindPolicyFn           func(ctx context.Context, authServerID, nameOrID string) (*okta.Policy, error)
 	FindPolicyRuleFn       func(ctx context.Context, authServerID, policyID, nameOrID string) (*okta.PolicyRule, error)
 	GetPolicyRuleFn        func(ctx context.Context, authServerID, policyID, ruleID string) (*okta.PolicyRule, error)
@@ -123,4 +125,12 @@ func (c *Client) UpdatePolicyRule(ctx context.Context, authServerID string, r *o
 		return nil, notSet("UpdatePolicyRule")
 	}
 	return c.UpdatePolicyRuleFn(ctx, authServerID, r)
+}
+
+// ExecuteInlineHook calls ExecuteInlineHookFn.
+func (c *Client) ExecuteInlineHook(ctx context.Context, id string, payload []byte) (json.RawMessage, error) {
+	if c.ExecuteInlineHookFn == nil {
+		return nil, notSet("ExecuteInlineHook")
+	}
+	return c.ExecuteInlineHookFn(ctx, id, payload)
 }
