@@ -74,6 +74,7 @@ func clientCredentials(ev map[string]any) {
 	field(ev, "data.context.protocol.request")["grant_type"] = "client_credentials"
 	field(ev, "data.access.claims")["sub"] = "customClientIdNative"
 }
+
 // probeEvent is the operator's route check event with eventID.
 func probeEvent(t testing.TB, eventID string) []byte {
 	t.Helper()

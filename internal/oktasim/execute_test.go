@@ -24,7 +24,9 @@ func TestExecuteHook(t *testing.T) {
 		{name: "a 200 is relayed", answer: func(int32) http.HandlerFunc { return reply(`{"commands":[]}`) },
 			status: http.StatusOK, calls: 1},
 		{name: "a 404 is retried once, then a 400 says so",
-			answer: func(int32) http.HandlerFunc { return func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNotFound) } },
+			answer: func(int32) http.HandlerFunc {
+				return func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNotFound) }
+			},
 			status: http.StatusBadRequest, calls: 2, wantInErr: "answered 404"},
 		{name: "an error answer then a good one",
 			answer: func(n int32) http.HandlerFunc {
@@ -40,7 +42,9 @@ func TestExecuteHook(t *testing.T) {
 			},
 			status: http.StatusBadRequest, calls: 2, wantInErr: "no answer within"},
 		{name: "a 204 is no response and is not retried",
-			answer: func(int32) http.HandlerFunc { return func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) } },
+			answer: func(int32) http.HandlerFunc {
+				return func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }
+			},
 			status: http.StatusBadRequest, calls: 1, wantInErr: "answered 204"},
 		{name: "an unparsable 200", answer: func(int32) http.HandlerFunc { return reply(`{"commands":`) },
 			status: http.StatusBadRequest, calls: 1, wantInErr: "could not deserialize"},
