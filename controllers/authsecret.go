@@ -31,6 +31,9 @@ const (
 	annotationOktaSecretHash  = "tokenhook.io/okta-secret-sha256"
 	annotationRotationStarted = "tokenhook.io/rotation-started"
 	annotationOktaUpdated     = "tokenhook.io/okta-secret-updated"
+	// annotationRouteVerified is the fingerprint of the last route Okta's
+	// call was proven on (route_check.go).
+	annotationRouteVerified = "tokenhook.io/route-verified"
 )
 
 // authSecretState is the content of the owned auth Secret.
@@ -40,6 +43,7 @@ type authSecretState struct {
 	oktaHash          string // sha256 of the value Okta has; "" when unknown
 	rotationStarted   time.Time
 	oktaUpdated       time.Time
+	routeVerified     string // fingerprint of the route Okta's call last reached
 }
 
 func (s authSecretState) annotations() map[string]string {
@@ -52,6 +56,9 @@ func (s authSecretState) annotations() map[string]string {
 	}
 	if !s.oktaUpdated.IsZero() {
 		a[annotationOktaUpdated] = s.oktaUpdated.UTC().Format(time.RFC3339)
+	}
+	if s.routeVerified != "" {
+		a[annotationRouteVerified] = s.routeVerified
 	}
 	return a
 }
@@ -68,6 +75,7 @@ func stateFromSecret(sec *corev1.Secret) authSecretState {
 		oktaHash:        sec.Annotations[annotationOktaSecretHash],
 		rotationStarted: parseTime(annotationRotationStarted),
 		oktaUpdated:     parseTime(annotationOktaUpdated),
+		routeVerified:   sec.Annotations[annotationRouteVerified],
 	}
 }
 
@@ -208,7 +216,7 @@ func (r *TokenHookReconciler) reconcileAuthSecret(ctx context.Context, th *v1.To
 	}
 	plan := planAuthSecret(existing, desired, r.Clock.Now(), r.RotationGrace)
 	plan.next.generated = generated
-	if err := r.apply(ctx, desiredAuthSecret(th, plan.next)); err != nil {
+	if _, err := r.apply(ctx, desiredAuthSecret(th, plan.next)); err != nil {
 		return nil, fmt.Errorf("apply auth Secret %q: %w", authSecretName(th), err)
 	}
 	return &plan, nil
@@ -216,7 +224,7 @@ func (r *TokenHookReconciler) reconcileAuthSecret(ctx context.Context, th *v1.To
 
 // saveAuthSecret persists the plan after Okta accepted a new secret.
 func (r *TokenHookReconciler) saveAuthSecret(ctx context.Context, th *v1.TokenHook, plan *authPlan) error {
-	if err := r.apply(ctx, desiredAuthSecret(th, plan.next)); err != nil {
+	if _, err := r.apply(ctx, desiredAuthSecret(th, plan.next)); err != nil {
 		return fmt.Errorf("apply auth Secret %q: %w", authSecretName(th), err)
 	}
 	return nil

@@ -91,7 +91,7 @@ func appliesReplicas(d *appsv1.Deployment) bool {
 // when autoscaling is off.
 func (r *TokenHookReconciler) reconcileAutoscaler(ctx context.Context, th *v1.TokenHook) error {
 	if th.Spec.HookServer.Autoscaling != nil {
-		if err := r.apply(ctx, desiredHPA(th)); err != nil {
+		if _, err := r.apply(ctx, desiredHPA(th)); err != nil {
 			return fmt.Errorf("apply HorizontalPodAutoscaler %q: %w", hookServerName(th), err)
 		}
 		return nil

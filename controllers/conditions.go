@@ -12,6 +12,7 @@ var stageConditions = []string{
 	v1.ConditionHookServerAvailable,
 	v1.ConditionPatientsLoaded,
 	v1.ConditionInlineHookRegistered,
+	v1.ConditionHookReachable,
 	v1.ConditionPolicyRuleLinked,
 }
 
@@ -58,7 +59,7 @@ func setReady(th *v1.TokenHook) {
 			return
 		}
 	}
-	setTrue(th, v1.ConditionReady, v1.ReasonReady, "the hook server is available and Okta calls it from the policy rule")
+	setTrue(th, v1.ConditionReady, v1.ReasonReady, "the hook server is available, Okta's call reaches it, and the policy rule calls it")
 }
 
 func isTrue(th *v1.TokenHook, condType string) bool {

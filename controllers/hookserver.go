@@ -7,7 +7,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -17,46 +16,52 @@ import (
 	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
 )
 
+// hookServerState is what the Okta steps need to know of the hook server.
+type hookServerState struct {
+	// generation of the Deployment this reconcile applied.
+	generation int64
+	// rolledOut: every replica runs that generation and is available, so
+	// any pod Okta reaches serves the current spec.
+	rolledOut bool
+}
+
 // reconcileHookServer applies the hook server's Deployment, autoscaler,
 // Service and PodDisruptionBudget and reports HookServerAvailable from the
-// Deployment.
-func (r *TokenHookReconciler) reconcileHookServer(ctx context.Context, th *v1.TokenHook) error {
+// Deployment as the apply returned it: the API server's live object, not the
+// informer cache, which may still hold the previous spec's status.
+func (r *TokenHookReconciler) reconcileHookServer(ctx context.Context, th *v1.TokenHook) (hookServerState, error) {
 	if err := r.checkHookServerTLS(ctx, th); err != nil {
-		return err
+		return hookServerState{}, err
 	}
 	deploy := desiredDeployment(th, r.HookServerImage)
 	if err := r.prepareReplicas(ctx, th, deploy); err != nil {
-		return err
+		return hookServerState{}, err
 	}
-	if err := r.apply(ctx, deploy); err != nil {
-		return fmt.Errorf("apply Deployment %q: %w", deploy.Name, err)
+	live, err := r.apply(ctx, deploy)
+	if err != nil {
+		return hookServerState{}, fmt.Errorf("apply Deployment %q: %w", deploy.Name, err)
+	}
+	current := &appsv1.Deployment{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, current); err != nil {
+		return hookServerState{}, fmt.Errorf("read applied Deployment %q: %w", deploy.Name, err)
 	}
 	if err := r.reconcileAutoscaler(ctx, th); err != nil {
-		return err
+		return hookServerState{}, err
 	}
-	if err := r.apply(ctx, desiredService(th)); err != nil {
-		return fmt.Errorf("apply Service %q: %w", hookServerName(th), err)
+	if _, err := r.apply(ctx, desiredService(th)); err != nil {
+		return hookServerState{}, fmt.Errorf("apply Service %q: %w", hookServerName(th), err)
 	}
 	if wantsPDB(th) {
-		if err := r.apply(ctx, desiredPDB(th)); err != nil {
-			return fmt.Errorf("apply PodDisruptionBudget %q: %w", hookServerName(th), err)
+		if _, err := r.apply(ctx, desiredPDB(th)); err != nil {
+			return hookServerState{}, fmt.Errorf("apply PodDisruptionBudget %q: %w", hookServerName(th), err)
 		}
 	} else {
 		pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: th.Namespace, Name: hookServerName(th)}}
 		if err := r.Delete(ctx, pdb); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("delete PodDisruptionBudget %q: %w", pdb.Name, err)
+			return hookServerState{}, fmt.Errorf("delete PodDisruptionBudget %q: %w", pdb.Name, err)
 		}
 	}
 
-	current := &appsv1.Deployment{}
-	if err := r.Get(ctx, client.ObjectKeyFromObject(deploy), current); err != nil {
-		if apierrors.IsNotFound(err) {
-			// Just applied; the cache has not seen it yet.
-			setFalse(th, v1.ConditionHookServerAvailable, v1.ReasonProgressing, "the hook server Deployment is being created")
-			return nil
-		}
-		return fmt.Errorf("get Deployment %q: %w", deploy.Name, err)
-	}
 	th.Status.ReadyReplicas = current.Status.ReadyReplicas
 	available, message := deploymentAvailable(current)
 	if available {
@@ -64,7 +69,7 @@ func (r *TokenHookReconciler) reconcileHookServer(ctx context.Context, th *v1.To
 	} else {
 		setFalse(th, v1.ConditionHookServerAvailable, v1.ReasonProgressing, message)
 	}
-	return nil
+	return hookServerState{generation: current.Generation, rolledOut: available && rolledOut(current)}, nil
 }
 
 // deploymentAvailable says whether the Deployment serves: its controller has
@@ -82,17 +87,30 @@ func deploymentAvailable(d *appsv1.Deployment) (bool, string) {
 	return false, fmt.Sprintf("%d of %d hook server replicas are available", d.Status.AvailableReplicas, want)
 }
 
+// rolledOut is kubectl rollout status's test: the controller has seen the
+// spec, and every replica is updated and available, none left over.
+func rolledOut(d *appsv1.Deployment) bool {
+	want := ptr.Deref(d.Spec.Replicas, 1)
+	s := d.Status
+	return s.ObservedGeneration >= d.Generation && s.UpdatedReplicas >= want &&
+		s.Replicas == s.UpdatedReplicas && s.AvailableReplicas >= s.UpdatedReplicas
+}
+
 // apply server-side applies a whole object built by a pure builder: fields it
 // sets are ours and put back if changed; fields it leaves out are released.
-func (r *TokenHookReconciler) apply(ctx context.Context, obj client.Object) error {
+// It returns the object as the API server stored it.
+func (r *TokenHookReconciler) apply(ctx context.Context, obj client.Object) (*unstructured.Unstructured, error) {
 	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
-		return fmt.Errorf("convert %T: %w", obj, err)
+		return nil, fmt.Errorf("convert %T: %w", obj, err)
 	}
 	// Typed structs serialise these zero values; they are not ours to own.
 	unstructured.RemoveNestedField(u, "status")
 	unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
 	unstructured.RemoveNestedField(u, "spec", "template", "metadata", "creationTimestamp")
-	ac := client.ApplyConfigurationFromUnstructured(&unstructured.Unstructured{Object: u})
-	return r.Apply(ctx, ac, client.FieldOwner(fieldOwner), client.ForceOwnership)
+	live := &unstructured.Unstructured{Object: u}
+	if err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(live), client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+		return nil, err
+	}
+	return live, nil
 }

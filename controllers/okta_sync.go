@@ -88,24 +88,37 @@ func sameHeaders(a, b []okta.Header) bool {
 	return slices.Equal(key(a), key(b))
 }
 
-// reconcileOkta registers the inline hook, then links the rule to it once
-// the hook server is available (an unreachable hook would make Okta wait on
-// every login). It returns errors only for what backoff can fix.
-func (r *TokenHookReconciler) reconcileOkta(ctx context.Context, th *v1.TokenHook, auth *authPlan) error {
-	c, err := r.oktaClientFor(ctx, th)
-	if err != nil {
-		return r.oktaFailed(th, v1.ConditionInlineHookRegistered, "connect to Okta", err)
-	}
+// reconcileOkta registers the inline hook, proves that Okta's call reaches
+// the hook server, then links the rule to it (an unreachable hook would make
+// Okta wait on every login, and issue every token without the claim). While
+// the route is unproven, a rule already linked is left as it is. It returns
+// errors only for what backoff can fix.
+func (r *TokenHookReconciler) reconcileOkta(ctx context.Context, th *v1.TokenHook, c okta.Client, auth *authPlan, hs hookServerState) error {
 	hook, err := r.syncInlineHook(ctx, th, c, auth)
 	if err != nil || hook == nil {
+		setUnknown(th, v1.ConditionHookReachable, v1.ReasonWaiting, "waiting for the inline hook to be registered")
 		setUnknown(th, v1.ConditionPolicyRuleLinked, v1.ReasonWaiting, "waiting for the inline hook to be registered")
 		return err
 	}
 	if !isTrue(th, v1.ConditionHookServerAvailable) {
-		setFalse(th, v1.ConditionPolicyRuleLinked, v1.ReasonWaiting, "waiting for the hook server to be available before the rule calls it")
+		setUnknown(th, v1.ConditionHookReachable, v1.ReasonWaiting, "waiting for the hook server to be available")
+		waitForRoute(th, "waiting for the hook server to be available before the rule calls it")
 		return nil
 	}
+	if err := r.checkRoute(ctx, th, c, hook, auth, hs); err != nil || !isTrue(th, v1.ConditionHookReachable) {
+		waitForRoute(th, "waiting for Okta's call to reach the hook server before the rule calls it")
+		return err
+	}
 	return r.syncPolicyRule(ctx, th, c, hook.ID)
+}
+
+// waitForRoute reports PolicyRuleLinked while the rule is not (re)linked: a
+// link made earlier stays, and its condition keeps the generation it was
+// observed at.
+func waitForRoute(th *v1.TokenHook, msg string) {
+	if !isTrue(th, v1.ConditionPolicyRuleLinked) {
+		setFalse(th, v1.ConditionPolicyRuleLinked, v1.ReasonWaiting, msg)
+	}
 }
 
 // observeInlineHook finds our hook: by the id in status, else by name when it

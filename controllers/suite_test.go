@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -29,7 +31,9 @@ import (
 // The envtest suite: a real kube-apiserver and etcd, the manager running the
 // TokenHook controller, and the Okta simulator over HTTPS. envtest runs no
 // pods, so a small stand-in for the Deployment controller marks hook server
-// Deployments available (except those of TokenHooks named "unavailable-*").
+// Deployments available (except those of TokenHooks named "unavailable-*"),
+// and a stand-in for their pods answers Okta's calls (testenv.HookStandIn;
+// those of TokenHooks named "misrouted-*" get 404, as from a wrong route).
 
 const (
 	simToken      = "sim-api-token"
@@ -40,6 +44,7 @@ const (
 
 var (
 	envErr  error // why the control plane could not start, if it could not
+	restCfg *rest.Config
 	k8s     client.Client
 	sim     *oktasim.Sim
 	simSrv  *oktasim.Server
@@ -61,6 +66,7 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "start envtest:", err)
 		return 1
 	}
+	restCfg = cfg
 	defer func() { _ = env.Stop() }()
 
 	// TEST_LOG=1 shows the manager's logs.
@@ -69,7 +75,20 @@ func runSuite(m *testing.M) int {
 	} else {
 		ctrl.SetLogger(logr.Discard())
 	}
-	sim = oktasim.New(oktasim.Options{Token: simToken, Seed: 1})
+	if k8s, err = client.New(cfg, client.Options{Scheme: testenv.Scheme()}); err != nil {
+		fmt.Fprintln(os.Stderr, "client:", err)
+		return 1
+	}
+	// Okta's calls to the hook servers (the route check) reach stand-in pods.
+	hooks, err := testenv.StartHookStandIn(k8s, func(d *appsv1.Deployment) bool {
+		return strings.HasPrefix(d.Name, "misrouted-")
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start hook stand-in:", err)
+		return 1
+	}
+	defer hooks.Close()
+	sim = oktasim.New(oktasim.Options{Token: simToken, Seed: 1, HookClient: hooks.Client})
 	if simSrv, err = sim.StartTLS(); err != nil {
 		fmt.Fprintln(os.Stderr, "start Okta simulator:", err)
 		return 1
@@ -97,6 +116,7 @@ func runSuite(m *testing.M) int {
 			return okta.NewClient(ctx, c)
 		},
 	})
+	r.Client = laggingClient{r.Client}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		fmt.Fprintln(os.Stderr, "setup controller:", err)
 		return 1
@@ -112,10 +132,6 @@ func runSuite(m *testing.M) int {
 			fmt.Fprintln(os.Stderr, "manager:", err)
 		}
 	}()
-	if k8s, err = client.New(cfg, client.Options{Scheme: testenv.Scheme()}); err != nil {
-		fmt.Fprintln(os.Stderr, "client:", err)
-		return 1
-	}
 	return m.Run()
 }
 
@@ -277,4 +293,20 @@ func hooksNamed(name string) []oktasim.Hook {
 		}
 	}
 	return out
+}
+
+// laggingDeployments holds Deployments that the controller's cached client
+// returns instead of the live ones, as an informer that lags behind would.
+var laggingDeployments sync.Map // client.ObjectKey -> *appsv1.Deployment
+
+type laggingClient struct{ client.Client }
+
+func (c laggingClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if d, ok := obj.(*appsv1.Deployment); ok {
+		if stale, ok := laggingDeployments.Load(key); ok {
+			stale.(*appsv1.Deployment).DeepCopyInto(d)
+			return nil
+		}
+	}
+	return c.Client.Get(ctx, key, obj, opts...)
 }

@@ -80,7 +80,8 @@ type TokenHookReconciler struct {
 	Recorder  events.EventRecorder
 	Options
 
-	okta *oktaClients
+	okta       *oktaClients
+	oktaSynced oktaSyncs
 }
 
 // NewTokenHookReconciler wires a reconciler to a manager.
@@ -181,7 +182,8 @@ func (r *TokenHookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		}
 		return ctrl.Result{}, err
 	}
-	if err := r.reconcileHookServer(ctx, th); err != nil {
+	hs, err := r.reconcileHookServer(ctx, th)
+	if err != nil {
 		var se *specError
 		if errors.As(err, &se) {
 			// The running pods keep serving; nothing new is rolled out.
@@ -193,10 +195,23 @@ func (r *TokenHookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err := r.reconcilePatients(ctx, th); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.reconcileOkta(ctx, th, auth); err != nil {
-		return ctrl.Result{}, err
-	}
 	next := r.driftCheckIn()
+	inputs := r.oktaInputs(ctx, th, auth, hs)
+	if fresh, due := r.oktaSynced.upToDate(th.UID, inputs, r.Clock.Now()); fresh {
+		// Nothing Okta depends on changed since the last sync.
+		next = min(next, due)
+	} else {
+		c, err := r.oktaClientFor(ctx, th)
+		if err != nil {
+			return ctrl.Result{}, r.oktaFailed(th, v1.ConditionInlineHookRegistered, "connect to Okta", err)
+		}
+		if err := r.reconcileOkta(ctx, th, c, auth, hs); err != nil {
+			return ctrl.Result{}, err
+		}
+		// The sync may have moved status and the auth plan on: fingerprint
+		// what the next reconcile will see.
+		r.oktaSynced.done(th.UID, r.oktaInputs(ctx, th, auth, hs), r.Clock.Now().Add(r.DriftInterval*9/10))
+	}
 	if auth.requeueIn > 0 && auth.requeueIn < next {
 		next = auth.requeueIn
 	}
@@ -234,6 +249,7 @@ func (r *TokenHookReconciler) finalize(ctx context.Context, th *v1.TokenHook) er
 	if err := r.Update(ctx, th); err != nil {
 		return fmt.Errorf("remove finalizer: %w", err)
 	}
+	r.oktaSynced.forget(th.UID)
 	return nil
 }
 
@@ -278,7 +294,8 @@ func (r *TokenHookReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Man
 		// does deletion, which bumps metadata.generation.
 		For(&v1.TokenHook{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
-		Owns(&appsv1.Deployment{}).
+		// Only Deployment changes that matter: its status changes often.
+		Owns(&appsv1.Deployment{}, builder.WithPredicates(deploymentChanged())).
 		Owns(&corev1.Service{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		// The autoscaler rewrites its status every few seconds; only its

@@ -316,7 +316,11 @@ const (
 	ConditionHookServerAvailable  = "HookServerAvailable"
 	ConditionPatientsLoaded       = "PatientsLoaded"
 	ConditionInlineHookRegistered = "InlineHookRegistered"
-	ConditionPolicyRuleLinked     = "PolicyRuleLinked"
+	// ConditionHookReachable: Okta's own call, through its execute API and the
+	// hook's channel (URL, auth header, secret), reached this TokenHook's hook
+	// server and was answered. The rule is linked only once it is True.
+	ConditionHookReachable    = "HookReachable"
+	ConditionPolicyRuleLinked = "PolicyRuleLinked"
 )
 
 // Condition reasons: stable CamelCase words that say why a condition is what
@@ -329,6 +333,8 @@ const (
 	ReasonInvalidPatients    = "InvalidPatients"    // the patient list does not parse; the last good one keeps serving
 	ReasonRegistered         = "Registered"         // the inline hook exists in Okta, active and up to date
 	ReasonLinked             = "Linked"             // the rule calls our inline hook
+	ReasonVerified           = "Verified"           // Okta's call reached the hook server, which answered it
+	ReasonUnreachable        = "Unreachable"        // Okta's call did not reach the hook server, or something else answered
 	ReasonConflict           = "Conflict"           // an Okta object belongs to someone else
 	ReasonOktaRejected       = "OktaRejected"       // Okta refused the request (4xx): the spec needs a change
 	ReasonOktaUnavailable    = "OktaUnavailable"    // Okta errored or was unreachable; retrying with backoff
@@ -351,7 +357,7 @@ type TokenHookStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// conditions: HookServerAvailable, PatientsLoaded, InlineHookRegistered,
-	// PolicyRuleLinked, and Ready derived from them.
+	// HookReachable, PolicyRuleLinked, and Ready derived from them.
 	// +listType=map
 	// +listMapKey=type
 	// +optional

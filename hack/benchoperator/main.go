@@ -118,12 +118,18 @@ func run(sizeList string, rateLimit, hookCap, budget int, drift time.Duration, s
 	if err := startFakeDeployments(ctx, cfg); err != nil {
 		return err
 	}
+	// ... and answer Okta's calls to their pods (the operator's route check).
+	hooks, err := testenv.StartHookStandIn(k8s, nil)
+	if err != nil {
+		return err
+	}
+	defer hooks.Close()
 
 	fmt.Printf("\nmachine: %d CPUs; orgs: %d calls/min, %d hooks each; manager: --okta-calls-per-minute=%d --drift-interval=%s --max-concurrent-reconciles=%d\n\n",
 		numCPU(), rateLimit, hookCap, budget, drift, concurrency)
 	var results []result
 	for _, n := range sizes {
-		res, err := benchOne(ctx, k8s, managerBin, kubeconfigPath, work, n, rateLimit, hookCap, budget, drift, steadyPeriods, concurrency)
+		res, err := benchOne(ctx, k8s, hooks.Client, managerBin, kubeconfigPath, work, n, rateLimit, hookCap, budget, drift, steadyPeriods, concurrency)
 		if err != nil {
 			return fmt.Errorf("%d TokenHooks: %w", n, err)
 		}
@@ -147,7 +153,7 @@ type result struct {
 	maxOrgCallsPerMinute    int
 }
 
-func benchOne(ctx context.Context, k8s client.Client, managerBin, kubeconfig, work string,
+func benchOne(ctx context.Context, k8s client.Client, hookClient *http.Client, managerBin, kubeconfig, work string,
 	n, rateLimit, hookCap, budget int, drift time.Duration, steadyPeriods, concurrency int) (result, error) {
 	res := result{n: n, orgs: (n + hookCap - 1) / hookCap}
 	step(fmt.Sprintf("%d TokenHooks over %d orgs", n, res.orgs))
@@ -169,7 +175,7 @@ func benchOne(ctx context.Context, k8s client.Client, managerBin, kubeconfig, wo
 	orgs := make([]*org, res.orgs)
 	var caBundle []byte
 	for o := range orgs {
-		sim := oktasim.New(oktasim.Options{Token: simToken, HookLimit: hookCap, RateLimitPerMinute: rateLimit, Seed: int64(o + 1)})
+		sim := oktasim.New(oktasim.Options{Token: simToken, HookLimit: hookCap, RateLimitPerMinute: rateLimit, Seed: int64(o + 1), HookClient: hookClient})
 		srv, err := sim.StartTLS()
 		if err != nil {
 			return res, err

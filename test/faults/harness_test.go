@@ -76,7 +76,18 @@ func runSuite(m *testing.M) int {
 	} else {
 		ctrl.SetLogger(logr.Discard())
 	}
-	sim = oktasim.New(oktasim.Options{Token: simToken, Seed: 42})
+	if k8s, err = client.New(restCfg, client.Options{Scheme: testenv.Scheme()}); err != nil {
+		fmt.Fprintln(os.Stderr, "client:", err)
+		return 1
+	}
+	// Okta's calls to the hook server pods (the route check) reach stand-ins.
+	hooks, err := testenv.StartHookStandIn(k8s, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hook stand-in:", err)
+		return 1
+	}
+	defer hooks.Close()
+	sim = oktasim.New(oktasim.Options{Token: simToken, Seed: 42, HookClient: hooks.Client})
 	if simSrv, err = sim.StartTLS(); err != nil {
 		fmt.Fprintln(os.Stderr, "start simulator:", err)
 		return 1
@@ -88,10 +99,6 @@ func runSuite(m *testing.M) int {
 	}
 	defer door.Shut()
 	orgURL = "https://" + door.addr
-	if k8s, err = client.New(restCfg, client.Options{Scheme: testenv.Scheme()}); err != nil {
-		fmt.Fprintln(os.Stderr, "client:", err)
-		return 1
-	}
 	return m.Run()
 }
 
