@@ -121,15 +121,23 @@ func waitForRoute(th *v1.TokenHook, msg string) {
 	}
 }
 
-// observeInlineHook finds our hook: by the id in status, else by name when it
-// carries our marker. A hook by that name without our marker is a conflict.
+// observeInlineHook finds our hook: by the id in status, else by name. Either
+// way it returns only a hook that carries our marker: a status restored from
+// a backup or copied from another cluster may name a hook that another
+// TokenHook owns, and what this returns is updated and, in the end, deleted.
+// A foreign hook by that id or name is a conflict.
 func (r *TokenHookReconciler) observeInlineHook(ctx context.Context, th *v1.TokenHook, c okta.Client) (*okta.InlineHook, error) {
 	if id := th.Status.InlineHookID; id != "" {
 		h, err := c.GetInlineHook(ctx, id)
-		if err == nil {
+		switch {
+		case err == nil && !ownedBy(h, th):
+			return nil, &conflictError{msg: fmt.Sprintf(
+				"status.inlineHookID names Okta inline hook %s, which this TokenHook did not create (no %s header with its UID; "+
+					"was the status restored or copied from another cluster?); nothing is changed in Okta. "+
+					"Delete that hook in Okta if nothing uses it, or remove status.inlineHookID", h.ID, ownerHeader)}
+		case err == nil:
 			return h, nil
-		}
-		if !errors.Is(err, okta.ErrNotFound) {
+		case !errors.Is(err, okta.ErrNotFound):
 			return nil, fmt.Errorf("get inline hook %s: %w", id, err)
 		}
 		th.Status.InlineHookID = "" // deleted in Okta: look again by name, else recreate
@@ -190,6 +198,11 @@ func (r *TokenHookReconciler) syncInlineHook(ctx context.Context, th *v1.TokenHo
 func (r *TokenHookReconciler) finishInlineHook(ctx context.Context, th *v1.TokenHook, c okta.Client, auth *authPlan,
 	got *okta.InlineHook, want okta.InlineHook) (*okta.InlineHook, error) {
 	cond := v1.ConditionInlineHookRegistered
+	if !ownedBy(got, th) {
+		// observeInlineHook never returns such a hook; this guards the update.
+		return nil, r.oktaFailed(th, cond, "update inline hook", &conflictError{msg: fmt.Sprintf(
+			"Okta inline hook %s does not carry this TokenHook's %s header; it is left as it is", got.ID, ownerHeader)})
+	}
 	th.Status.InlineHookID = got.ID
 	if diff := hookDiff(got, want, auth.okta); diff != "" {
 		logf.FromContext(ctx).V(1).Info("Okta inline hook differs", "id", got.ID, "fields", diff)
@@ -341,31 +354,29 @@ func (r *TokenHookReconciler) cleanupOkta(ctx context.Context, th *v1.TokenHook)
 	if err != nil {
 		return err
 	}
+	// Only a hook that carries our marker is ours to unlink and delete;
+	// a conflict means the hook by our id or name is someone else's.
 	hook, err := r.observeInlineHook(ctx, th, c)
 	var conflict *conflictError
 	if errors.As(err, &conflict) {
-		hook, err = nil, nil // the hook by our name is someone else's: not ours to delete
+		return nil
 	}
 	if err != nil {
 		return err
 	}
-	hookID := th.Status.InlineHookID
-	if hook != nil {
-		hookID = hook.ID
+	if hook == nil {
+		return nil // never created, or already deleted in Okta
 	}
 	policyID, ruleID := th.Status.PolicyID, th.Status.RuleID
-	if ruleID == "" && hookID != "" {
+	if ruleID == "" {
 		if rule, err := r.findRule(ctx, th, c); err == nil {
 			policyID, ruleID = rule.PolicyID, rule.ID
 		} else if !errors.Is(err, okta.ErrNotFound) && !isSpecError(err) {
 			return err
 		}
 	}
-	if err := r.unlinkRule(ctx, th, c, policyID, ruleID, hookID); err != nil {
+	if err := r.unlinkRule(ctx, th, c, policyID, ruleID, hook.ID); err != nil {
 		return err
-	}
-	if hook == nil {
-		return nil
 	}
 	if hook.Status == okta.StatusActive {
 		if _, err := c.DeactivateInlineHook(ctx, hook.ID); err != nil && !errors.Is(err, okta.ErrNotFound) {

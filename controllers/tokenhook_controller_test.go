@@ -287,6 +287,60 @@ func TestConflicts(t *testing.T) {
 		}
 	})
 
+	t.Run("a foreign hook in status.inlineHookID", func(t *testing.T) {
+		// A restored or cloned cluster: the status names a hook that
+		// another TokenHook (another UID) owns, and the rule calls it.
+		f := newFixture(t)
+		ctx := context.Background()
+		foreign, err := sim.AddHook(oktasim.HookSpec{
+			Name: "their-hook-" + f.ns, Type: oktasim.HookTypeToken, Version: "1.0.0",
+			Channel: oktasim.Channel{Type: "HTTP", Version: "1.0.0", URI: "https://other.example.com/hook", Method: "POST",
+				Headers:    []oktasim.Header{{Key: ownerHeader, Value: "uid-of-another-tokenhook"}},
+				AuthScheme: &oktasim.AuthScheme{Type: "HEADER", Key: "Authorization", Value: "theirs"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sim.UpdateRule("default", f.policyID, f.ruleID, func(r *oktasim.Rule) { r.Token.InlineHookID = foreign.ID }); err != nil {
+			t.Fatal(err)
+		}
+		// Suspended, so the status is in place before the controller acts.
+		th := f.tokenHook("copied")
+		th.Spec.Suspend = true
+		f.create(th)
+		eventually(t, 10*time.Second, func() error {
+			th := f.get("copied")
+			th.Status.InlineHookID = foreign.ID
+			return k8s.Status().Update(ctx, th)
+		})
+		f.update("copied", func(th *v1.TokenHook) { th.Spec.Suspend = false })
+
+		th = f.waitCondition("copied", v1.ConditionInlineHookRegistered, metav1.ConditionFalse, v1.ReasonConflict)
+		if !strings.Contains(metaMessage(th, v1.ConditionInlineHookRegistered), foreign.ID) {
+			t.Errorf("conflict message does not name the foreign hook")
+		}
+		unchanged := func() {
+			t.Helper()
+			h, err := sim.Hook(foreign.ID)
+			if err != nil {
+				t.Fatalf("the foreign hook was deleted: %v", err)
+			}
+			if h.Name != foreign.Name || h.Channel.URI != foreign.Channel.URI || h.Channel.AuthScheme.Value != "theirs" ||
+				h.Status != oktasim.StatusActive || fmt.Sprint(h.Channel.Headers) != fmt.Sprint(foreign.Channel.Headers) {
+				t.Errorf("the foreign hook was changed: %+v", h)
+			}
+			if got := f.rule().Token.InlineHookID; got != foreign.ID {
+				t.Errorf("rule calls %q, want it left on the foreign hook %s", got, foreign.ID)
+			}
+		}
+		unchanged()
+		if err := k8s.Delete(ctx, th); err != nil {
+			t.Fatal(err)
+		}
+		f.waitGone("copied")
+		unchanged()
+	})
+
 	t.Run("a rule that calls someone else's hook", func(t *testing.T) {
 		f := newFixture(t)
 		foreign, err := sim.AddHook(oktasim.HookSpec{
