@@ -23,10 +23,23 @@ import (
 // ours; Okta sends it along on each call, where it is harmless.
 const ownerHeader = "X-Tokenhook-Owner"
 
-// inlineHookName is the hook's name in Okta, unique in the org.
+// inlineHookName is the hook's name in Okta, unique in the org. The default
+// joins namespace and name with '/', which neither may contain, so no two
+// TokenHooks share it (at most 5+63+52 characters; Okta allows 255).
 func inlineHookName(th *v1.TokenHook) string {
 	if th.Spec.Okta.InlineHookName != "" {
 		return th.Spec.Okta.InlineHookName
+	}
+	return "tokenhook/" + th.Namespace + "/" + th.Name
+}
+
+// legacyInlineHookName is the default name of hooks registered by earlier
+// versions, "" with spec.okta.inlineHookName. Namespace a-b with TokenHook c
+// and namespace a with TokenHook b-c shared it, so only a hook with our marker
+// under it is ours, and it is renamed on adoption.
+func legacyInlineHookName(th *v1.TokenHook) string {
+	if th.Spec.Okta.InlineHookName != "" {
+		return ""
 	}
 	return "tokenhook-" + th.Namespace + "-" + th.Name
 }
@@ -144,18 +157,39 @@ func (r *TokenHookReconciler) observeInlineHook(ctx context.Context, th *v1.Toke
 	}
 	name := inlineHookName(th)
 	h, err := c.FindInlineHookByName(ctx, name)
-	if errors.Is(err, okta.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("find inline hook %q: %w", name, err)
-	}
-	if !ownedBy(h, th) {
+	switch {
+	case err == nil && !ownedBy(h, th):
 		return nil, &conflictError{msg: fmt.Sprintf(
 			"Okta already has an inline hook named %q (%s) that this TokenHook did not create (no %s header with its UID); "+
 				"set spec.okta.inlineHookName to another name, or delete that hook", name, h.ID, ownerHeader)}
+	case err == nil:
+		return h, nil // created by us before a crash lost its id: adopt it
+	case !errors.Is(err, okta.ErrNotFound):
+		return nil, fmt.Errorf("find inline hook %q: %w", name, err)
 	}
-	return h, nil // created by us before a crash lost its id: adopt it
+	return r.observeLegacyInlineHook(ctx, th, c)
+}
+
+// observeLegacyInlineHook finds our hook under the default name of earlier
+// versions, so an upgrade adopts it (finishInlineHook renames it) instead of
+// creating a second one. Another TokenHook's hook under that name is no
+// conflict: the new name is not taken.
+func (r *TokenHookReconciler) observeLegacyInlineHook(ctx context.Context, th *v1.TokenHook, c okta.Client) (*okta.InlineHook, error) {
+	legacy := legacyInlineHookName(th)
+	if legacy == "" {
+		return nil, nil
+	}
+	h, err := c.FindInlineHookByName(ctx, legacy)
+	switch {
+	case errors.Is(err, okta.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("find inline hook %q: %w", legacy, err)
+	case !ownedBy(h, th):
+		return nil, nil
+	}
+	logf.FromContext(ctx).Info("Adopting Okta inline hook under its earlier default name", "id", h.ID, "name", legacy)
+	return h, nil
 }
 
 // syncInlineHook creates, updates or activates the hook as needed, and

@@ -43,7 +43,7 @@ func TestCreateToReady(t *testing.T) {
 		t.Fatalf("owned auth Secret: %v", err)
 	}
 	checks := map[string]struct{ got, want any }{
-		"hook name":             {hook.Name, "tokenhook-" + f.ns + "-clinic"},
+		"hook name":             {hook.Name, "tokenhook/" + f.ns + "/clinic"},
 		"hook status":           {hook.Status, oktasim.StatusActive},
 		"hook type":             {hook.Type, oktasim.HookTypeToken},
 		"hook URL":              {hook.Channel.URI, "https://hooks.example.com/tokenHook"},
@@ -152,7 +152,7 @@ func TestEditsReachOktaAndTheHookServer(t *testing.T) {
 		f.waitReady("edits")
 	})
 
-	if n := len(hooksNamed("tokenhook-" + f.ns + "-edits")); n != 1 {
+	if n := len(hooksNamed("tokenhook/" + f.ns + "/edits")); n != 1 {
 		t.Errorf("%d hooks by our name after edits, want 1", n)
 	}
 }
@@ -261,7 +261,7 @@ func TestConflicts(t *testing.T) {
 	t.Run("a foreign hook by our name", func(t *testing.T) {
 		f := newFixture(t)
 		foreign, err := sim.AddHook(oktasim.HookSpec{
-			Name: "tokenhook-" + f.ns + "-taken", Type: oktasim.HookTypeToken, Version: "1.0.0",
+			Name: "tokenhook/" + f.ns + "/taken", Type: oktasim.HookTypeToken, Version: "1.0.0",
 			Channel: oktasim.Channel{Type: "HTTP", Version: "1.0.0", URI: "https://other.example.com/hook", Method: "POST",
 				AuthScheme: &oktasim.AuthScheme{Type: "HEADER", Key: "Authorization", Value: "theirs"}},
 		})
@@ -372,7 +372,7 @@ func TestAdoptsItsOwnHookAfterACrash(t *testing.T) {
 	// What a manager that crashed between the Okta create and the status
 	// write leaves behind: a hook with our name and marker, no id in status.
 	orphan, err := sim.AddHook(oktasim.HookSpec{
-		Name: "tokenhook-" + f.ns + "-adopt", Type: oktasim.HookTypeToken, Version: "1.0.0",
+		Name: "tokenhook/" + f.ns + "/adopt", Type: oktasim.HookTypeToken, Version: "1.0.0",
 		Channel: oktasim.Channel{Type: "HTTP", Version: "1.0.0", URI: "https://hooks.example.com/tokenHook", Method: "POST",
 			Headers:    []oktasim.Header{{Key: ownerHeader, Value: string(th.UID)}},
 			AuthScheme: &oktasim.AuthScheme{Type: "HEADER", Key: "Authorization", Value: "lost"}},
@@ -391,6 +391,63 @@ func TestAdoptsItsOwnHookAfterACrash(t *testing.T) {
 	// The secret Okta had was unknown, so it was replaced by ours.
 	if oktaSecret(t, orphan.ID) == "lost" {
 		t.Errorf("the adopted hook kept a secret the hook servers do not know")
+	}
+}
+
+// Hooks registered before the default name became tokenhook/<ns>/<name>
+// are named tokenhook-<ns>-<name>: an upgrade adopts and renames its own,
+// and leaves another TokenHook's alone (the old form let two share a name).
+func TestLegacyHookNames(t *testing.T) {
+	cases := map[string]struct {
+		ownedByUs bool
+	}{
+		"its own hook is adopted and renamed":        {ownedByUs: true},
+		"another TokenHook's hook is left as it was": {ownedByUs: false},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t)
+			th := f.tokenHook("legacy")
+			th.Spec.Suspend = true // so we know its UID before it acts in Okta
+			f.create(th)
+			th = f.get("legacy")
+			owner := "uid-of-another-tokenhook"
+			if tc.ownedByUs {
+				owner = string(th.UID)
+			}
+			// An upgrade lost nothing, but a crash before the upgrade may
+			// have lost the id: look-up by name is what is tested.
+			old, err := sim.AddHook(oktasim.HookSpec{
+				Name: "tokenhook-" + f.ns + "-legacy", Type: oktasim.HookTypeToken, Version: "1.0.0",
+				Channel: oktasim.Channel{Type: "HTTP", Version: "1.0.0", URI: "https://other.example.com/hook", Method: "POST",
+					Headers:    []oktasim.Header{{Key: ownerHeader, Value: owner}},
+					AuthScheme: &oktasim.AuthScheme{Type: "HEADER", Key: "Authorization", Value: "old"}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.update("legacy", func(th *v1.TokenHook) { th.Spec.Suspend = false })
+			th = f.waitReady("legacy")
+
+			newName := "tokenhook/" + f.ns + "/legacy"
+			if n := len(hooksNamed(newName)); n != 1 {
+				t.Errorf("%d hooks named %q, want 1", n, newName)
+			}
+			adopted := th.Status.InlineHookID == old.ID
+			if adopted != tc.ownedByUs {
+				t.Errorf("adopted the legacy-named hook = %v, want %v", adopted, tc.ownedByUs)
+			}
+			h, err := sim.Hook(old.ID)
+			if err != nil {
+				t.Fatalf("the legacy-named hook is gone: %v", err)
+			}
+			if tc.ownedByUs && h.Name != newName {
+				t.Errorf("adopted hook is named %q, want it renamed to %q", h.Name, newName)
+			}
+			if !tc.ownedByUs && (h.Name != old.Name || h.Channel.URI != old.Channel.URI || h.Channel.AuthScheme.Value != "old") {
+				t.Errorf("another TokenHook's hook was changed: %+v", h)
+			}
+		})
 	}
 }
 
@@ -418,7 +475,7 @@ func TestTransientOktaFaultsConverge(t *testing.T) {
 	if injected != 7 {
 		t.Errorf("%d faults injected, want 2 + 5", injected)
 	}
-	if n := len(hooksNamed("tokenhook-" + f.ns + "-flaky")); n != 1 {
+	if n := len(hooksNamed("tokenhook/" + f.ns + "/flaky")); n != 1 {
 		t.Errorf("%d hooks after faults, want exactly 1", n)
 	}
 	if f.rule().Token.InlineHookID != th.Status.InlineHookID {

@@ -227,6 +227,36 @@ func TestPlanAuthSecret(t *testing.T) {
 	}
 }
 
+func TestInlineHookName(t *testing.T) {
+	named := func(ns, name, specName string) *v1.TokenHook {
+		return &v1.TokenHook{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec: v1.TokenHookSpec{Okta: v1.OktaSpec{InlineHookName: specName}}}
+	}
+	cases := map[string]struct {
+		th         *v1.TokenHook
+		name       string
+		legacyName string
+	}{
+		"namespace a-b, TokenHook c": {th: named("a-b", "c", ""), name: "tokenhook/a-b/c", legacyName: "tokenhook-a-b-c"},
+		"namespace a, TokenHook b-c": {th: named("a", "b-c", ""), name: "tokenhook/a/b-c", legacyName: "tokenhook-a-b-c"},
+		"spec.okta.inlineHookName":   {th: named("a", "b-c", "Patients"), name: "Patients", legacyName: ""},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := inlineHookName(tc.th); got != tc.name {
+				t.Errorf("inlineHookName = %q, want %q", got, tc.name)
+			}
+			if got := legacyInlineHookName(tc.th); got != tc.legacyName {
+				t.Errorf("legacyInlineHookName = %q, want %q", got, tc.legacyName)
+			}
+		})
+	}
+	// The pairs that shared the old default name no longer share one.
+	if a, b := inlineHookName(named("a-b", "c", "")), inlineHookName(named("a", "b-c", "")); a == b {
+		t.Errorf("namespace a-b/TokenHook c and namespace a/TokenHook b-c share the hook name %q", a)
+	}
+}
+
 func TestHookDiff(t *testing.T) {
 	th := sampleTokenHook()
 	want := desiredInlineHook(th, "s3cret")

@@ -93,7 +93,8 @@ type OktaSpec struct {
 	Rule OktaObjectSelector `json:"rule"`
 
 	// inlineHookName is the inline hook's name in Okta (unique in the org).
-	// Defaults to "tokenhook-<namespace>-<name>".
+	// Defaults to "tokenhook/<namespace>/<name>"; a hook registered under the earlier
+	// default "tokenhook-<namespace>-<name>" is renamed to it.
 	// +kubebuilder:validation:MaxLength=255
 	// +optional
 	InlineHookName string `json:"inlineHookName,omitempty"`
