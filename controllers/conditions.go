@@ -37,8 +37,9 @@ func setFalse(th *v1.TokenHook, condType, reason, message string) {
 	setCondition(th, condType, metav1.ConditionFalse, reason, message)
 }
 
-func setUnknown(th *v1.TokenHook, condType, reason, message string) {
-	setCondition(th, condType, metav1.ConditionUnknown, reason, message)
+// setWaiting marks a stage Unknown: it waits for an earlier one.
+func setWaiting(th *v1.TokenHook, condType, message string) {
+	setCondition(th, condType, metav1.ConditionUnknown, v1.ReasonWaiting, message)
 }
 
 // setReady derives Ready from the stage conditions: True when all are True,

@@ -109,12 +109,12 @@ func sameHeaders(a, b []okta.Header) bool {
 func (r *TokenHookReconciler) reconcileOkta(ctx context.Context, th *v1.TokenHook, c okta.Client, auth *authPlan, hs hookServerState) error {
 	hook, err := r.syncInlineHook(ctx, th, c, auth)
 	if err != nil || hook == nil {
-		setUnknown(th, v1.ConditionHookReachable, v1.ReasonWaiting, "waiting for the inline hook to be registered")
-		setUnknown(th, v1.ConditionPolicyRuleLinked, v1.ReasonWaiting, "waiting for the inline hook to be registered")
+		setWaiting(th, v1.ConditionHookReachable, "waiting for the inline hook to be registered")
+		setWaiting(th, v1.ConditionPolicyRuleLinked, "waiting for the inline hook to be registered")
 		return err
 	}
 	if !isTrue(th, v1.ConditionHookServerAvailable) {
-		setUnknown(th, v1.ConditionHookReachable, v1.ReasonWaiting, "waiting for the hook server to be available")
+		setWaiting(th, v1.ConditionHookReachable, "waiting for the hook server to be available")
 		waitForRoute(th, "waiting for the hook server to be available before the rule calls it")
 		return nil
 	}

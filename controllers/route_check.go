@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 
@@ -47,7 +48,7 @@ func routeFingerprint(th *v1.TokenHook, hookID string, auth *authPlan, hs hookSe
 func (r *TokenHookReconciler) checkRoute(ctx context.Context, th *v1.TokenHook, c okta.Client, hook *okta.InlineHook, auth *authPlan, hs hookServerState) error {
 	cond := v1.ConditionHookReachable
 	if !hs.rolledOut {
-		setUnknown(th, cond, v1.ReasonWaiting, "waiting for every hook server replica to run the current spec before Okta's call is checked")
+		setWaiting(th, cond, "waiting for every hook server replica to run the current spec before Okta's call is checked")
 		return nil
 	}
 	fp := routeFingerprint(th, hook.ID, auth, hs)
@@ -93,7 +94,7 @@ func (r *TokenHookReconciler) checkRoute(ctx context.Context, th *v1.TokenHook, 
 // isExecuteFailure: Okta's 400 for a hook that gave no successful answer.
 func isExecuteFailure(err error) bool {
 	var ae *okta.APIError
-	return errors.As(err, &ae) && ae.StatusCode == 400
+	return errors.As(err, &ae) && ae.StatusCode == http.StatusBadRequest
 }
 
 func newNonce() (string, error) {

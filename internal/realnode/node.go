@@ -475,17 +475,19 @@ func (n *Node) waitNodeReady(ctx context.Context) error {
 		return err
 	}
 	return poll(ctx, 120*time.Second, func() (bool, error) {
+		// Not registered yet is the same as not Ready: ask again.
 		node, err := cs.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
-		if err != nil {
-			return false, nil
-		}
-		for _, c := range node.Status.Conditions {
-			if c.Type == corev1.NodeReady {
-				return c.Status == corev1.ConditionTrue, nil
-			}
-		}
-		return false, nil
+		return err == nil && nodeReady(node), nil
 	})
+}
+
+func nodeReady(node *corev1.Node) bool {
+	for _, c := range node.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // launch starts one of the Kubernetes binaries from opts.Bin.

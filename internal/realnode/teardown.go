@@ -67,7 +67,7 @@ func Teardown(dir string, log io.Writer) error {
 	}
 	note("stop leftover shims", killShims(dir))
 	if l.Cgroups {
-		note("stop leftover pod processes", killCgroupProcs())
+		killCgroupProcs()
 	}
 	for _, name := range []string{"kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"} {
 		procs[name].stop(10 * time.Second)
@@ -94,7 +94,7 @@ func Teardown(dir string, log io.Writer) error {
 		}
 	}
 	for _, d := range l.CreatedDirs {
-		note(d, removeOurLogLinks(d, dir))
+		removeOurLogLinks(d, dir)
 	}
 	if len(errs) == 0 {
 		note("state folder", os.RemoveAll(dir))
@@ -196,23 +196,21 @@ func cgroupRoots() []string {
 
 // killCgroupProcs kills every process still in a kubepods cgroup: the
 // kubepods trees are this node's (preflight saw none).
-func killCgroupProcs() error {
+func killCgroupProcs() {
 	for _, root := range cgroupRoots() {
 		_ = filepath.WalkDir(filepath.Join(root, "kubepods"), func(path string, d os.DirEntry, err error) error {
-			if err != nil || d.IsDir() || d.Name() != "cgroup.procs" {
-				return nil
-			}
-			raw, _ := os.ReadFile(path)
-			for _, f := range strings.Fields(string(raw)) {
-				if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
-					_ = syscall.Kill(pid, syscall.SIGKILL)
+			if err == nil && !d.IsDir() && d.Name() == "cgroup.procs" {
+				raw, _ := os.ReadFile(path)
+				for _, f := range strings.Fields(string(raw)) {
+					if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+						_ = syscall.Kill(pid, syscall.SIGKILL)
+					}
 				}
 			}
-			return nil
+			return nil // a folder gone meanwhile is fine
 		})
 	}
 	time.Sleep(200 * time.Millisecond)
-	return nil
 }
 
 // removeCgroups removes the kubepods trees, deepest folders first.
@@ -256,11 +254,11 @@ func ourChain(name string) bool {
 
 // ourChains lists such chains in every table ("filter/KUBE-SERVICES").
 func ourChains(saveCmd string) ([]string, error) {
+	if _, err := exec.LookPath(saveCmd); err != nil {
+		return nil, nil //nolint:nilerr // no iptables installed yet: no chains of ours either
+	}
 	out, err := exec.Command(saveCmd).Output()
 	if err != nil {
-		if _, lookErr := exec.LookPath(saveCmd); lookErr != nil {
-			return nil, nil // no iptables yet: nothing of ours either
-		}
 		return nil, fmt.Errorf("%s: %w", saveCmd, err)
 	}
 	var chains []string
@@ -284,11 +282,11 @@ func ourChains(saveCmd string) ([]string, error) {
 // ones, then flushes and deletes our chains. Rules in built-in chains that
 // do not involve ours stay as they are.
 func removeChains(cmd string) error {
+	if _, err := exec.LookPath(cmd + "-save"); err != nil {
+		return nil //nolint:nilerr // no iptables installed: no chains of ours either
+	}
 	out, err := exec.Command(cmd + "-save").Output()
 	if err != nil {
-		if _, lookErr := exec.LookPath(cmd + "-save"); lookErr != nil {
-			return nil
-		}
 		return err
 	}
 	var errs []error
@@ -427,26 +425,24 @@ func removeLink(name string) error {
 // removeOurLogLinks removes the kubelet's log links that point into the
 // node's folder, then the folder d itself and whatever empty folders it
 // holds; a folder something else wrote into stays.
-func removeOurLogLinks(d, stateDir string) error {
+func removeOurLogLinks(d, stateDir string) {
 	var dirs []string
 	_ = filepath.WalkDir(d, func(p string, e os.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		if e.IsDir() {
+		switch {
+		case err != nil: // gone meanwhile
+		case e.IsDir():
 			dirs = append(dirs, p)
-		} else if target, err := os.Readlink(p); err == nil && strings.HasPrefix(target, stateDir+"/") {
-			_ = os.Remove(p)
+		default:
+			if target, err := os.Readlink(p); err == nil && strings.HasPrefix(target, stateDir+"/") {
+				_ = os.Remove(p)
+			}
 		}
-		return nil
+		return nil //nolint:nilerr // a folder gone meanwhile is fine
 	})
 	sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
 	for _, p := range dirs {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil // something else wrote into it: it stays
-		}
+		_ = os.Remove(p) // fails, and so stays, if something else wrote into it
 	}
-	return nil
 }
 
 // marshalECKey is the CA key in PEM, for the controller manager's signer.
