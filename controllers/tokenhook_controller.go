@@ -137,6 +137,7 @@ func (e *conflictError) Error() string { return e.msg }
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;patch;delete
+// The credentials Secret gets and loses the credentials-in-use finalizer by patch.
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -156,6 +157,10 @@ func (r *TokenHookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		if err := r.Update(ctx, th); err != nil {
 			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
 		}
+	}
+	// The clean-up needs the credentials: they are protected as early.
+	if err := r.protectCredentials(ctx, th); err != nil {
+		return ctrl.Result{}, err
 	}
 
 	orig := th.DeepCopy()
@@ -220,7 +225,8 @@ func (r *TokenHookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 
 // finalize cleans up Okta (unless the policy is Orphan) and releases the
 // TokenHook. Okta errors keep the finalizer and retry with backoff; the
-// owned Kubernetes objects go with their owner.
+// owned Kubernetes objects go with their owner, and the credentials Secret
+// is released by the credentials controller once this finalizer is gone.
 func (r *TokenHookReconciler) finalize(ctx context.Context, th *v1.TokenHook) error {
 	if !controllerutil.ContainsFinalizer(th, finalizer) {
 		return nil
@@ -268,6 +274,9 @@ func (r *TokenHookReconciler) event(th *v1.TokenHook, eventType, reason, action,
 
 // SetupWithManager registers the controller, its watches and indexes.
 func (r *TokenHookReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if err := setupCredentialsController(ctx, mgr); err != nil {
+		return err
+	}
 	idx := mgr.GetFieldIndexer()
 	if err := idx.IndexField(ctx, &v1.TokenHook{}, indexConfigMap, func(o client.Object) []string {
 		return []string{o.(*v1.TokenHook).Spec.Patients.ConfigMapRef.Name}

@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -624,10 +625,9 @@ func TestDeletionWithoutCredentialsWaitsThenOrphanReleases(t *testing.T) {
 	ctx := context.Background()
 	f.create(f.tokenHook("stuck"))
 	hookID := f.waitReady("stuck").Status.InlineHookID
-	// As 'kubectl delete -k' may do: the credentials go first.
-	if err := k8s.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "okta"}}); err != nil {
-		t.Fatal(err)
-	}
+	// The credentials go first, and someone forces them out past the
+	// finalizer that protects them while in use.
+	f.forceDeleteSecret("okta")
 	if err := k8s.Delete(ctx, f.get("stuck")); err != nil {
 		t.Fatal(err)
 	}
@@ -643,6 +643,122 @@ func TestDeletionWithoutCredentialsWaitsThenOrphanReleases(t *testing.T) {
 	}
 	f.update("stuck", func(th *v1.TokenHook) { th.Spec.DeletionPolicy = v1.DeletionPolicyOrphan })
 	f.waitGone("stuck")
+}
+
+// forceDeleteSecret deletes a Secret and strips its finalizers, as an admin
+// forcing it out would.
+func (f *fixture) forceDeleteSecret(name string) {
+	f.t.Helper()
+	ctx := context.Background()
+	key := client.ObjectKey{Namespace: f.ns, Name: name}
+	if err := k8s.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name}}); err != nil {
+		f.t.Fatal(err)
+	}
+	eventually(f.t, 10*time.Second, func() error {
+		s := &corev1.Secret{}
+		if err := k8s.Get(ctx, key, s); apierrors.IsNotFound(err) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		s.Finalizers = nil
+		if err := k8s.Update(ctx, s); err != nil {
+			return err
+		}
+		return fmt.Errorf("Secret %s still exists", name)
+	})
+}
+
+// secretState reads a Secret: whether it exists, is being deleted, and
+// carries the credentials-in-use finalizer.
+func (f *fixture) secretState(name string) (exists, deleting, protected bool) {
+	f.t.Helper()
+	s := &corev1.Secret{}
+	err := k8s.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: name}, s)
+	if apierrors.IsNotFound(err) {
+		return false, false, false
+	}
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return true, !s.DeletionTimestamp.IsZero(), slices.Contains(s.Finalizers, "tokenhook.io/credentials-in-use")
+}
+
+// Deleting a namespace deletes its Secrets and TokenHooks in no particular
+// order. envtest runs no namespace controller, so the test deletes them as it
+// would, credentials first: the Okta clean-up must still complete, and only
+// then may the credentials Secret go.
+func TestNamespaceDeletionCleansUpOktaFirst(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.create(f.tokenHook("ns-gone"))
+	hookID := f.waitReady("ns-gone").Status.InlineHookID
+	if _, _, protected := f.secretState("okta"); !protected {
+		t.Fatalf("the credentials Secret has no credentials-in-use finalizer while a TokenHook uses it")
+	}
+
+	if err := k8s.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.ns}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8s.DeleteAllOf(ctx, &corev1.Secret{}, client.InNamespace(f.ns)); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8s.DeleteAllOf(ctx, &v1.TokenHook{}, client.InNamespace(f.ns)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(waitFor)
+	for {
+		_, hookErr := sim.Hook(hookID)
+		oktaClean := hookErr != nil && f.rule().Token.InlineHookID == ""
+		credsExist, _, _ := f.secretState("okta")
+		err := k8s.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: "ns-gone"}, &v1.TokenHook{})
+		thGone := apierrors.IsNotFound(err)
+		if !credsExist && !oktaClean {
+			t.Fatalf("the credentials Secret went before the Okta clean-up was done (hook still there: %v)", hookErr == nil)
+		}
+		if oktaClean && thGone && !credsExist {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: Okta clean = %v, TokenHook gone = %v, credentials Secret gone = %v", waitFor, oktaClean, thGone, !credsExist)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := len(hooksNamed("tokenhook/" + f.ns + "/ns-gone")); n != 0 {
+		t.Errorf("%d tokenhook inline hooks left in Okta", n)
+	}
+}
+
+// A credentials Secret deleted while a TokenHook uses it stays (Terminating)
+// until the TokenHook stops referring to it, as a PersistentVolumeClaim in
+// use does.
+func TestCredentialsSecretInUseIsKept(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.create(f.tokenHook("user"))
+	f.waitReady("user")
+	if err := k8s.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "okta"}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * driftInterval)
+	if exists, deleting, protected := f.secretState("okta"); !exists || !deleting || !protected {
+		t.Fatalf("credentials Secret in use: exists %v, deleting %v, protected %v; want it kept, Terminating", exists, deleting, protected)
+	}
+	f.waitReady("user")
+
+	f.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "okta-2", Namespace: f.ns},
+		StringData: map[string]string{"apiToken": simToken}})
+	f.update("user", func(th *v1.TokenHook) { th.Spec.Okta.CredentialsSecretRef.Name = "okta-2" })
+	eventually(t, waitFor, func() error {
+		if exists, _, _ := f.secretState("okta"); exists {
+			return fmt.Errorf("the Secret no TokenHook uses any more is still there")
+		}
+		if _, _, protected := f.secretState("okta-2"); !protected {
+			return fmt.Errorf("the Secret now in use is not protected")
+		}
+		return nil
+	})
+	f.waitReady("user")
 }
 
 func TestMovingToAnotherRuleUnlinksTheOldOne(t *testing.T) {
