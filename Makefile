@@ -56,7 +56,7 @@ verify: generate manifests ## Regenerate code, CRDs, RBAC and chart copies; fail
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
 .PHONY: test
-test: lint verify vet helm-lint test-unit test-envtest test-fuzz ## Everything CI runs: lint, verify, chart lint, unit, envtest and short fuzz runs.
+test: lint verify vet helm-lint test-unit test-envtest test-fuzz test-node ## Everything CI runs: lint, verify, chart lint, unit, envtest, short fuzz runs and the real node.
 
 .PHONY: test-unit
 test-unit: ## Unit tests (no control plane), with the race detector.
@@ -65,7 +65,13 @@ test-unit: ## Unit tests (no control plane), with the race detector.
 .PHONY: test-envtest
 test-envtest: envtest helm kustomize ## Integration tests against a real kube-apiserver and etcd (controller, CRD, packaging, e2e).
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" HELM="$(HELM)" KUSTOMIZE="$(KUSTOMIZE)" \
-		go test -count=1 -timeout 30m ./controllers/... ./test/...
+		go test -count=1 -timeout 30m ./controllers/... $$(go list ./test/... | grep -v /test/node)
+
+.PHONY: test-node
+test-node: helm ## The real-node tests: helm install of the image on a real kubelet, containerd and kube-proxy (root; installs Debian's packages when missing; tears everything down).
+	$(MAKE) --no-print-directory image-tarball IMG=tokenhook:dev IMAGE_TARBALL=bin/tokenhook-image.tar
+	HELM="$(HELM)" TOKENHOOK_IMAGE_TARBALL="$(CURDIR)/bin/tokenhook-image.tar" go test -count=1 -timeout 30m ./test/node/...; \
+		rc=$$?; if [ "$$(id -u)" = 0 ]; then go run ./hack/node down || rc=1; fi; exit $$rc
 
 # Fuzz budgets are execution counts, not durations: on Go 1.26 a duration
 # -fuzztime races the coordinator's deadline and can fail with a bare

@@ -581,3 +581,9 @@ func poll(ctx context.Context, timeout time.Duration, done func() (bool, error))
 		}
 	}
 }
+
+// TagImage gives an imported image a second name, as a push of a new tag
+// to a registry would.
+func (n *Node) TagImage(src, dst string) error {
+	return ctr(context.Background(), n.Dir, "-n", "k8s.io", "images", "tag", "--force", src, dst)
+}
