@@ -29,11 +29,14 @@ type hookServerState struct {
 // Service and PodDisruptionBudget and reports HookServerAvailable from the
 // Deployment as the apply returned it: the API server's live object, not the
 // informer cache, which may still hold the previous spec's status.
-func (r *TokenHookReconciler) reconcileHookServer(ctx context.Context, th *v1.TokenHook) (hookServerState, error) {
+func (r *TokenHookReconciler) reconcileHookServer(ctx context.Context, th *v1.TokenHook, auth *authPlan) (hookServerState, error) {
 	if err := r.checkHookServerTLS(ctx, th); err != nil {
 		return hookServerState{}, err
 	}
 	deploy := desiredDeployment(th, r.HookServerImage)
+	// A replaced auth Secret rolls the pods: only a rollout tells when every
+	// replica has its files (authsecret.go).
+	deploy.Spec.Template.Annotations = map[string]string{annotationAuthSecretUID: auth.secretUID}
 	if err := r.prepareReplicas(ctx, th, deploy); err != nil {
 		return hookServerState{}, err
 	}
@@ -88,12 +91,17 @@ func deploymentAvailable(d *appsv1.Deployment) (bool, string) {
 }
 
 // rolledOut is kubectl rollout status's test: the controller has seen the
-// spec, and every replica is updated and available, none left over.
+// spec, and every replica is updated and available, none left over; and no
+// old pod is still terminating, since one in its shutdown delay still
+// answers the calls of connections Okta kept alive, with the old spec.
+// (terminatingReplicas is reported from Kubernetes 1.33 on; without it, the
+// hook server's shutdown closes those connections within a call.)
 func rolledOut(d *appsv1.Deployment) bool {
 	want := ptr.Deref(d.Spec.Replicas, 1)
 	s := d.Status
 	return s.ObservedGeneration >= d.Generation && s.UpdatedReplicas >= want &&
-		s.Replicas == s.UpdatedReplicas && s.AvailableReplicas >= s.UpdatedReplicas
+		s.Replicas == s.UpdatedReplicas && s.AvailableReplicas >= s.UpdatedReplicas &&
+		ptr.Deref(s.TerminatingReplicas, 0) == 0
 }
 
 // apply server-side applies a whole object built by a pure builder: fields it

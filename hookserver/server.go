@@ -249,6 +249,11 @@ func (s *Server) Run(ctx context.Context, hookLn, metricsLn net.Listener) error 
 		s.log.Error("Hook server failed; shutting down", "error", runErr)
 	}
 	s.stopping.Store(true)
+	// Okta keeps connections alive, and a kept-alive connection goes on
+	// reaching this pod whatever the Service's endpoints say: answer every
+	// call from now on with "Connection: close" (idle ones close at once),
+	// so Okta's next call opens a connection to a pod that stays.
+	hookSrv.SetKeepAlivesEnabled(false)
 	if runErr == nil && s.opts.ShutdownDelay > 0 {
 		time.Sleep(s.opts.ShutdownDelay)
 	}

@@ -434,6 +434,23 @@ func TestServerGracefulShutdown(t *testing.T) {
 	if got := s.patientIDOf(t, specLogin); got != "1235" {
 		t.Errorf("during the shutdown delay, patient ID = %q; want 1235", got)
 	}
+	// ...and each answer closes its connection, so a kept-alive client
+	// moves to another pod rather than calling this one until it exits.
+	req, err := http.NewRequest(http.MethodPost, s.url+DefaultPath, bytes.NewReader(specEvent(t, withLogin(specLogin))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", testSecret)
+	res, err := s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	_ = res.Body.Close()
+	if !res.Close {
+		t.Errorf("during the shutdown delay, a call was answered without Connection: close (header %q)", res.Header.Get("Connection"))
+	}
 	select {
 	case err := <-stopped:
 		if err != nil {

@@ -140,6 +140,9 @@ func run(keep, verbose bool) error {
 		}
 	}
 
+	// The hook servers ran here as local processes (internal/podrunner),
+	// which needs no root and no container runtime.
+	step("the same scenario on a real node (kubelet, containerd, kube-proxy, helm install of the image): make test-node, as root; see the README")
 	if keep {
 		path := filepath.Join(os.TempDir(), "tokenhook-demo.kubeconfig")
 		if err := os.WriteFile(path, stack.Kubeconfig, 0o600); err != nil {

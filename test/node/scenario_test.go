@@ -5,9 +5,13 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -90,6 +94,7 @@ func testHelmInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
+	defer kubectlLog(t, "get", "deployments,pods,leases", "-n", operatorNS, "-o", "wide")
 	helmRun(t, "install", release, filepath.Join(repo, "charts/tokenhook"), "--namespace", operatorNS,
 		"--set", "image.repository="+imageRepository, "--set", "image.tag="+imageTag, "--set", "image.pullPolicy=Never",
 		"--set", "manager.oktaCABundle.configMapName=okta-ca",
@@ -193,6 +198,14 @@ spec:
 }
 
 func testClaims(t *testing.T) {
+	kubectlLog(t, "get", "tokenhooks,deployments,pods,services", "-n", clinicNS, "-o", "wide")
+	for _, login := range []string{patient, visitor} {
+		tokens, err := org().Login(context.Background(), "default", clientID, login, password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("ID token of %s: sub=%v patientID=%v", login, tokens.IDToken["sub"], tokens.IDToken["patientID"])
+	}
 	if got := claimOf(t, patient); got != patientID {
 		t.Errorf("the patient's patientID = %q, want %s", got, patientID)
 	}
@@ -219,13 +232,33 @@ func testConfigMapEdit(t *testing.T) {
 	if err := k8s.Update(ctx, cm); err != nil {
 		t.Fatal(err)
 	}
+	// Okta's connections are kept alive, so logins alone may meet one pod:
+	// every pod's own gauge must show the new list.
+	want := strings.Count(strings.TrimSpace(cm.Data["patients.csv"]), "\n") // lines minus the header
+	served := map[string]time.Duration{}
+	pods := podsOf(t, hookDeployment(t))
 	eventually(t, 3*time.Minute, func() error {
-		if got := claimOf(t, visitor); got != newID {
-			return fmt.Errorf("the visitor's patientID is %q, want %s", got, newID)
+		for _, p := range pods {
+			if _, ok := served[p.Name]; ok {
+				continue
+			}
+			n, err := podGauge(p, "tokenhook_hook_patients")
+			if err != nil {
+				return err
+			}
+			if int(n) != want {
+				return fmt.Errorf("pod %s serves %v patients, want %d", p.Name, n, want)
+			}
+			served[p.Name] = time.Since(start)
 		}
 		return nil
 	})
-	t.Logf("the edit served after %.1fs (the kubelet's projected update)", time.Since(start).Seconds())
+	for name, d := range served {
+		t.Logf("pod %s serves the edited list after %.1fs (the kubelet's projected update, then the reload)", name, d.Seconds())
+	}
+	if got := claimOf(t, visitor); got != newID {
+		t.Errorf("the visitor's patientID is %q, want %s", got, newID)
+	}
 	l.finish(t)
 }
 
@@ -282,19 +315,28 @@ func testPodKilled(t *testing.T) {
 	if err := k8s.Delete(ctx, &victim, client.GracePeriodSeconds(0)); err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now()
 	eventually(t, 2*time.Minute, func() error {
-		dep := hookDeployment(t)
-		if dep.Status.ReadyReplicas != 2 || dep.Status.Replicas != 2 {
-			return fmt.Errorf("hook server at %d/%d ready", dep.Status.ReadyReplicas, dep.Status.Replicas)
-		}
-		for _, p := range podsOf(t, dep) {
+		pods := podsOf(t, hookDeployment(t))
+		ready := 0
+		for _, p := range pods {
 			if p.Name == victim.Name {
 				return fmt.Errorf("the killed pod %s is still listed", victim.Name)
 			}
+			if podReady(&p) {
+				ready++
+			}
+		}
+		if ready != 2 || len(pods) != 2 {
+			return fmt.Errorf("%d of %d hook server pods ready, want 2", ready, len(pods))
 		}
 		return nil
 	})
+	t.Logf("a replacement pod was Ready %.1fs after the kill", time.Since(start).Seconds())
 	waitReady(t, time.Minute)
+	for i := 0; i < 200 && l.count() < 20; i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
 	total, failed := l.stop()
 	// A SIGKILLed pod drops the calls it held and those routed to it before
 	// kube-proxy learns it is gone: that is what the figure says.
@@ -316,8 +358,8 @@ func testOperatorDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 3*time.Minute, func() error {
-		p := operatorPod(t)
-		if p.Name == old.Name || !podReady(&p) {
+		pods := operatorPods(t)
+		if len(pods) != 1 || pods[0].Name == old.Name || !podReady(&pods[0]) {
 			return fmt.Errorf("waiting for a new operator pod")
 		}
 		return nil
@@ -454,9 +496,20 @@ func (l *load) stop() (total, failed int) {
 	return l.total, len(l.failures)
 }
 
+func (l *load) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.total
+}
+
 // finish stops the load and fails the test on any failed call.
 func (l *load) finish(t *testing.T) {
 	t.Helper()
+	// A step that was over quickly still has its calls checked: run on
+	// to a minimum number of logins.
+	for i := 0; i < 200 && l.count() < 20; i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
 	total, failed := l.stop()
 	var hookFailures []string
 	for _, c := range sim.HookCalls()[l.calls0:] {
@@ -574,13 +627,18 @@ func podsOf(t *testing.T, dep *appsv1.Deployment) []corev1.Pod {
 	return live
 }
 
-func operatorPod(t *testing.T) corev1.Pod {
+func operatorPods(t *testing.T) []corev1.Pod {
 	t.Helper()
 	dep := &appsv1.Deployment{}
 	if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: operatorNS, Name: release}, dep); err != nil {
 		t.Fatal(err)
 	}
-	pods := podsOf(t, dep)
+	return podsOf(t, dep)
+}
+
+func operatorPod(t *testing.T) corev1.Pod {
+	t.Helper()
+	pods := operatorPods(t)
 	if len(pods) != 1 {
 		names := make([]string, 0, len(pods))
 		for _, p := range pods {
@@ -632,6 +690,13 @@ func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 func mustQuantity(s string) resource.Quantity { return resource.MustParse(s) }
 
+// kubectlLog logs a kubectl command's output, for the record.
+func kubectlLog(t *testing.T, args ...string) {
+	t.Helper()
+	out, err := exec.Command(kubectl, append([]string{"--kubeconfig", node.Kubeconfig}, args...)...).CombinedOutput()
+	t.Logf("$ kubectl %s (%v)\n%s", strings.Join(args, " "), err, out)
+}
+
 // dumpClinic logs what a failed step needs to be understood: the clinic's
 // pods and ReplicaSets, and the hook servers' recent logs.
 func dumpClinic(t *testing.T) {
@@ -644,4 +709,27 @@ func dumpClinic(t *testing.T) {
 		out, err := exec.Command(kubectl, append([]string{"--kubeconfig", node.Kubeconfig}, args...)...).CombinedOutput()
 		t.Logf("kubectl %s (%v):\n%s", strings.Join(args, " "), err, out)
 	}
+}
+
+// podGauge reads one gauge from a hook server pod's metrics port, straight
+// at the pod's IP (the node's bridge routes it).
+func podGauge(p corev1.Pod, name string) (float64, error) {
+	if p.Status.PodIP == "" {
+		return 0, fmt.Errorf("pod %s has no IP yet", p.Name)
+	}
+	resp, err := http.Get("http://" + net.JoinHostPort(p.Status.PodIP, "9090") + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, fmt.Errorf("pod %s: no %s in its metrics", p.Name, name)
 }
