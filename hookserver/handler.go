@@ -36,6 +36,9 @@ const (
 	// DenySummary is the errorSummary of a denied login; Okta shows it to the
 	// client as error_description. It says nothing about the user.
 	DenySummary = "This user is not authorized for this application."
+	// UnavailableSummary refuses a login in deny mode while no patient list
+	// is loaded: nobody can be told apart, so nobody gets a token.
+	UnavailableSummary = "Sign-in is temporarily unavailable. Try again shortly."
 )
 
 // HandlerConfig configures the hook endpoint.
@@ -75,7 +78,9 @@ type Handler struct {
 	// (bit 0: ID token, bit 1: access token); nil when the mask is not configured.
 	responses [4]*responseTemplate
 	denied    []byte
-	bufs      sync.Pool
+	// deniedNotReady is deny mode's answer while no patient list is loaded.
+	deniedNotReady []byte
+	bufs           sync.Pool
 }
 
 // NewHandler returns the hook handler. metrics and log may be nil.
@@ -129,6 +134,9 @@ func NewHandler(cfg HandlerConfig, pts PatientSource, auth Authenticator, metric
 		return nil, fmt.Errorf("encode deny response: %w", err)
 	}
 	h.denied = denied
+	if h.deniedNotReady, err = json.Marshal(protocol.Response{Error: &protocol.Error{ErrorSummary: UnavailableSummary}}); err != nil {
+		return nil, fmt.Errorf("encode deny response: %w", err)
+	}
 	h.bufs.New = func() any { b := make([]byte, 0, 8<<10); return &b }
 	return h, nil
 }
@@ -230,6 +238,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, bufp *[]byte) (o
 	}
 	list := h.patients.Current()
 	if list == nil {
+		// Okta issues the token unmodified on any answer but a 200, so deny
+		// mode must refuse with a 200 and an error object: fail closed.
+		if h.cfg.DenyNonPatients {
+			return h.write(w, outcomeDeniedNotReady, h.deniedNotReady), ev.EventID
+		}
 		return h.fail(w, outcomeNotReady, "not_ready", "The patient list is not loaded yet."), ev.EventID
 	}
 	patientID, ok := list.LookupBytes(ev.Login())

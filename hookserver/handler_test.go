@@ -320,9 +320,18 @@ func TestHandler(t *testing.T) {
 			status: http.StatusNoContent,
 		},
 		"patient list not loaded": {
+			reason:  "without deny mode, Okta issues the token unmodified, as for any non-200",
 			notLoad: true,
 			req:     func(t *testing.T) *http.Request { return hookRequest(specEvent(t, nil)) },
 			status:  http.StatusServiceUnavailable, errCode: "not_ready",
+		},
+		"patient list not loaded, deny mode": {
+			reason:  "deny mode fails closed: a non-200 would make Okta issue the token unmodified",
+			cfg:     HandlerConfig{DenyNonPatients: true},
+			notLoad: true,
+			req:     func(t *testing.T) *http.Request { return hookRequest(specEvent(t, withLogin("visitor@example.com"))) },
+			status:  http.StatusOK,
+			want:    &protocol.Response{Error: &protocol.Error{ErrorSummary: UnavailableSummary}},
 		},
 		"GET": {
 			req: func(t *testing.T) *http.Request {

@@ -12,6 +12,7 @@ const (
 	outcomeNoTokenToPatch
 	outcomeDenied
 	outcomeNotReady
+	outcomeDeniedNotReady
 	outcomeUnauthorized
 	outcomeMethodNotAllowed
 	outcomeUnsupportedMediaType
@@ -32,6 +33,7 @@ var outcomeInfo = [numOutcomes]struct {
 	outcomeNoTokenToPatch:       {"no_token_to_patch", http.StatusNoContent},
 	outcomeDenied:               {"denied", http.StatusOK},
 	outcomeNotReady:             {"not_ready", http.StatusServiceUnavailable},
+	outcomeDeniedNotReady:       {"denied_not_ready", http.StatusOK},
 	outcomeUnauthorized:         {"unauthorized", http.StatusUnauthorized},
 	outcomeMethodNotAllowed:     {"method_not_allowed", http.StatusMethodNotAllowed},
 	outcomeUnsupportedMediaType: {"unsupported_media_type", http.StatusUnsupportedMediaType},

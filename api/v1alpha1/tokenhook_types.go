@@ -254,7 +254,11 @@ type ClaimSpec struct {
 	Tokens []TokenType `json:"tokens,omitempty"`
 
 	// denyNonPatients makes the hook fail the login of anyone who is not in
-	// the patient list (Okta then issues no token at all). Off by default.
+	// the patient list (Okta then issues no token at all), and every login
+	// while no patient list is loaded (fail closed). Off by default. Okta
+	// issues the token without the claim when the hook cannot be reached or
+	// answers late, so apps must still treat a missing claim as "not a
+	// patient".
 	// +optional
 	DenyNonPatients bool `json:"denyNonPatients,omitempty"`
 }
