@@ -29,7 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/tokenhook/tokenhook/internal/localstack"
+	"github.com/tokenhook/tokenhook/test/localstack"
 	"github.com/tokenhook/tokenhook/internal/oktasim"
 	"github.com/tokenhook/tokenhook/internal/realnode"
 	"github.com/tokenhook/tokenhook/internal/selfsigned"
