@@ -107,8 +107,8 @@ build: generate ## Build the manager, hookserver and oktasim binaries into bin/.
 	go build -o bin/oktasim ./cmd/oktasim
 
 .PHONY: run
-run: manifests generate ## Run the manager from your host against the cluster in your kubeconfig.
-	go run ./cmd/manager
+run: manifests generate ## Run the manager from your host against the cluster in your kubeconfig (RUN_ARGS="--leader-elect --leader-election-namespace=tokenhook-system" to take part in leader election).
+	go run ./cmd/manager $(RUN_ARGS)
 
 ##@ Deployment
 

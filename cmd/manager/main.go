@@ -42,12 +42,15 @@ func main() {
 func run() error {
 	var (
 		metricsAddr, probeAddr, oktaCAFile string
+		leaderElectionNamespace            string
 		leaderElect                        bool
 		opts                               controllers.Options
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one of several replicas acts.")
+	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "",
+		"Namespace of the leader election Lease; default the pod's own (required when running outside a pod).")
 	flag.StringVar(&opts.HookServerImage, "hookserver-image", os.Getenv("TOKENHOOK_IMAGE"),
 		"Default hook server image (the operator's own); env TOKENHOOK_IMAGE.")
 	flag.DurationVar(&opts.DriftInterval, "drift-interval", 5*time.Minute, "How often each TokenHook is checked against Okta (jittered by 10%).")
@@ -83,12 +86,16 @@ func run() error {
 		return fmt.Errorf("find the cluster: %w", err)
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
-		HealthProbeBindAddress: probeAddr,
-		LeaderElection:         leaderElect,
-		LeaderElectionID:       "tokenhook-manager.tokenhook.io",
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress:  probeAddr,
+		LeaderElection:          leaderElect,
+		LeaderElectionID:        "tokenhook-manager.tokenhook.io",
+		LeaderElectionNamespace: leaderElectionNamespace,
 	})
+	if err != nil && leaderElect && leaderElectionNamespace == "" {
+		return fmt.Errorf("create manager: %w (outside a pod, give --leader-election-namespace)", err)
+	}
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
