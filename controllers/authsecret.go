@@ -8,11 +8,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
 )
@@ -27,13 +29,38 @@ import (
 //  2. after rotationGrace (time for kubelet to refresh the mounted files),
 //     Okta gets new;
 //  3. after rotationGrace again (calls Okta started with old), previous=new.
+//
+// When the Secret or its bookkeeping is lost, the value Okta sends lives on
+// only in the pods' mounted files (kubelet keeps a volume's files while its
+// Secret is gone, and replaces them within a minute or so once a Secret of
+// that name is back) and in the operator's memory of the last Secret it
+// applied. In that order of preference:
+//   - the operator still remembers the Secret (authMemory): it is put back
+//     as it was, and neither the pods nor Okta see a change;
+//   - only the hash of what Okta has is gone: Okta is taken to send a value
+//     the pods accept (it did, if calls succeeded), and the pods keep
+//     accepting it while the desired value takes the rotation above;
+//   - the Secret is gone and forgotten (the operator restarted meanwhile):
+//     what Okta sends is known nowhere but in the running pods, so no pod
+//     can be made to accept both. The new Secret (annotationOktaUnknown)
+//     reaches the pods first: its UID is on the pod template, so the hook
+//     server rolls out with it, and Okta gets its value only once every
+//     replica runs it. Calls reaching new pods before that are refused,
+//     unless the value did not change (spec.authSecretRef), which is then the
+//     only case with no failed call.
 const (
 	annotationOktaSecretHash  = "tokenhook.io/okta-secret-sha256"
 	annotationRotationStarted = "tokenhook.io/rotation-started"
 	annotationOktaUpdated     = "tokenhook.io/okta-secret-updated"
+	// annotationOktaUnknown marks a Secret made after the last one was lost
+	// with what Okta has: Okta's value is not among the pods'.
+	annotationOktaUnknown = "tokenhook.io/okta-secret-unknown"
 	// annotationRouteVerified is the fingerprint of the last route Okta's
 	// call was proven on (route_check.go).
 	annotationRouteVerified = "tokenhook.io/route-verified"
+	// annotationAuthSecretUID, on the hook server's pod template, rolls the
+	// pods out when the auth Secret is replaced by a new object.
+	annotationAuthSecretUID = "tokenhook.io/auth-secret-uid"
 )
 
 // authSecretState is the content of the owned auth Secret.
@@ -41,21 +68,27 @@ type authSecretState struct {
 	current, previous string // the values the pods accept
 	generated         string // the operator's own secret, when the spec names none
 	oktaHash          string // sha256 of the value Okta has; "" when unknown
+	oktaUnknown       bool   // Okta has a value the pods do not accept
 	rotationStarted   time.Time
 	oktaUpdated       time.Time
 	routeVerified     string // fingerprint of the route Okta's call last reached
 }
 
+// annotations keep times to the nanosecond: whole seconds would cut a grace
+// period short by up to one.
 func (s authSecretState) annotations() map[string]string {
 	a := map[string]string{}
 	if s.oktaHash != "" {
 		a[annotationOktaSecretHash] = s.oktaHash
 	}
+	if s.oktaUnknown {
+		a[annotationOktaUnknown] = "true"
+	}
 	if !s.rotationStarted.IsZero() {
-		a[annotationRotationStarted] = s.rotationStarted.UTC().Format(time.RFC3339)
+		a[annotationRotationStarted] = s.rotationStarted.UTC().Format(time.RFC3339Nano)
 	}
 	if !s.oktaUpdated.IsZero() {
-		a[annotationOktaUpdated] = s.oktaUpdated.UTC().Format(time.RFC3339)
+		a[annotationOktaUpdated] = s.oktaUpdated.UTC().Format(time.RFC3339Nano)
 	}
 	if s.routeVerified != "" {
 		a[annotationRouteVerified] = s.routeVerified
@@ -73,6 +106,7 @@ func stateFromSecret(sec *corev1.Secret) authSecretState {
 		previous:        string(sec.Data[authKeyPrevious]),
 		generated:       string(sec.Data[authKeyGenerated]),
 		oktaHash:        sec.Annotations[annotationOktaSecretHash],
+		oktaUnknown:     sec.Annotations[annotationOktaUnknown] == "true",
 		rotationStarted: parseTime(annotationRotationStarted),
 		oktaUpdated:     parseTime(annotationOktaUpdated),
 		routeVerified:   sec.Annotations[annotationRouteVerified],
@@ -91,15 +125,29 @@ type authPlan struct {
 	requeueIn time.Duration   // > 0 while a rotation waits for its grace period
 	rotating  bool
 	okta      bool // whether Okta is known to hold oktaValue
+	// awaitRollout: Okta's value is one the pods do not accept; an existing
+	// hook gets oktaValue only once the hook server has rolled out with the
+	// Secret (secretUID), and is left alone until then.
+	awaitRollout bool
+	secretUID    string // the applied auth Secret's UID
 }
 
 // planAuthSecret moves a rotation on by at most one step. It is pure: the
-// existing state (nil when there is no owned Secret yet), the desired value,
-// the time and the grace period decide everything.
-func planAuthSecret(existing *authSecretState, desired string, now time.Time, grace time.Duration) authPlan {
-	if existing == nil {
+// existing state (nil when there is no owned Secret), the desired value, the
+// time, the grace period and whether a hook is registered in Okta (calls
+// may come with what Okta has) decide everything.
+func planAuthSecret(existing *authSecretState, desired string, now time.Time, grace time.Duration, registered bool) authPlan {
+	if existing == nil || existing.oktaUnknown {
 		s := authSecretState{current: desired, previous: desired}
-		return authPlan{next: s, oktaValue: desired}
+		if existing != nil {
+			s.routeVerified = existing.routeVerified
+		}
+		if !registered {
+			return authPlan{next: s, oktaValue: desired}
+		}
+		// The Secret was lost with what Okta sends (see the top of this file).
+		s.oktaUnknown = true
+		return authPlan{next: s, oktaValue: desired, awaitRollout: true, rotating: true}
 	}
 	s := *existing
 	wantHash := secretHash(desired)
@@ -114,12 +162,29 @@ func planAuthSecret(existing *authSecretState, desired string, now time.Time, gr
 	}
 
 	switch {
-	case !known:
-		// No hook registered yet, or we lost track of what Okta has: the
-		// next create or update sends the desired value.
+	case !known && !registered:
+		// No hook registered yet: the create sends the desired value.
 		s.current, s.previous = desired, desired
 		s.rotationStarted = time.Time{}
 		return authPlan{next: s, oktaValue: desired}
+
+	case !known && (desired == existing.current || desired == existing.previous):
+		// The hash of what Okta has is lost. Okta sends a value the pods
+		// accept, and they accept the desired one: send it, and keep the
+		// other until Okta's calls with it are over (oktaUpdatedWith).
+		s.rotationStarted = time.Time{}
+		return authPlan{next: s, oktaValue: desired}
+
+	case !known:
+		// The hash is lost and the value is new: rotate from what Okta
+		// most likely has, the old value of a rotation under way, else
+		// the one the pods accept.
+		assumed := existing.current
+		if !existing.rotationStarted.IsZero() {
+			assumed = existing.previous
+		}
+		s.oktaHash = secretHash(assumed)
+		return planAuthSecret(&s, desired, now, grace, registered)
 
 	case existing.oktaHash == wantHash:
 		// Okta has the desired value; drop the old one once calls that
@@ -154,6 +219,7 @@ func planAuthSecret(existing *authSecretState, desired string, now time.Time, gr
 // oktaUpdatedWith records that Okta now has value.
 func (p *authPlan) oktaUpdatedWith(value string, now time.Time) {
 	p.next.oktaHash = secretHash(value)
+	p.next.oktaUnknown, p.awaitRollout = false, false
 	p.okta = true
 	if p.next.previous != value || p.next.current != value {
 		p.next.oktaUpdated = now
@@ -200,32 +266,85 @@ func generateSecret() (string, error) {
 // reconcileAuthSecret plans the next rotation step and applies the owned
 // Secret the pods mount.
 func (r *TokenHookReconciler) reconcileAuthSecret(ctx context.Context, th *v1.TokenHook) (*authPlan, error) {
-	var existing *authSecretState
-	sec := &corev1.Secret{}
-	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: th.Namespace, Name: authSecretName(th)}, sec)
-	switch {
-	case err == nil:
-		s := stateFromSecret(sec)
-		existing = &s
-	case !apierrors.IsNotFound(err):
-		return nil, fmt.Errorf("get auth Secret %q: %w", authSecretName(th), err)
+	existing, err := r.observeAuthSecret(ctx, th)
+	if err != nil {
+		return nil, err
 	}
 	desired, generated, err := r.desiredAuthValue(ctx, th, existing)
 	if err != nil {
 		return nil, err
 	}
-	plan := planAuthSecret(existing, desired, r.Clock.Now(), r.RotationGrace)
+	plan := planAuthSecret(existing, desired, r.Clock.Now(), r.RotationGrace, th.Status.InlineHookID != "")
 	plan.next.generated = generated
-	if _, err := r.apply(ctx, desiredAuthSecret(th, plan.next)); err != nil {
-		return nil, fmt.Errorf("apply auth Secret %q: %w", authSecretName(th), err)
+	if err := r.saveAuthSecret(ctx, th, &plan); err != nil {
+		return nil, err
 	}
 	return &plan, nil
 }
 
-// saveAuthSecret persists the plan after Okta accepted a new secret.
+// observeAuthSecret reads the owned Secret's state; nil when there is none.
+// What a lost Secret or lost annotations held comes back from memory, as long
+// as the values the Secret still has are the remembered ones.
+func (r *TokenHookReconciler) observeAuthSecret(ctx context.Context, th *v1.TokenHook) (*authSecretState, error) {
+	remembered, ok := r.authStates.recall(th.UID)
+	sec := &corev1.Secret{}
+	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: th.Namespace, Name: authSecretName(th)}, sec)
+	switch {
+	case apierrors.IsNotFound(err) && ok:
+		logf.FromContext(ctx).Info("Putting back the lost hook server auth Secret as it was", "secret", authSecretName(th))
+		return &remembered, nil
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("get auth Secret %q: %w", authSecretName(th), err)
+	}
+	s := stateFromSecret(sec)
+	if ok && s.oktaHash == "" && !s.oktaUnknown && remembered.oktaHash != "" &&
+		s.current == remembered.current && s.previous == remembered.previous {
+		logf.FromContext(ctx).Info("Putting back the lost annotations of the hook server auth Secret", "secret", authSecretName(th))
+		return &remembered, nil
+	}
+	return &s, nil
+}
+
+// saveAuthSecret applies the plan's Secret, and remembers it.
 func (r *TokenHookReconciler) saveAuthSecret(ctx context.Context, th *v1.TokenHook, plan *authPlan) error {
-	if _, err := r.apply(ctx, desiredAuthSecret(th, plan.next)); err != nil {
+	live, err := r.apply(ctx, desiredAuthSecret(th, plan.next))
+	if err != nil {
 		return fmt.Errorf("apply auth Secret %q: %w", authSecretName(th), err)
 	}
+	plan.secretUID = string(live.GetUID())
+	r.authStates.remember(th.UID, plan.next)
 	return nil
+}
+
+// authMemory keeps the auth Secret state last applied for each TokenHook, so
+// that a Secret deleted behind the operator's back comes back with the values
+// the pods and Okta still have. It holds what the operator may read anyway,
+// in memory only, and forgets a TokenHook once it is deleted.
+type authMemory struct {
+	mu sync.Mutex
+	m  map[types.UID]authSecretState
+}
+
+func (a *authMemory) recall(uid types.UID) (authSecretState, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s, ok := a.m[uid]
+	return s, ok
+}
+
+func (a *authMemory) remember(uid types.UID, s authSecretState) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.m == nil {
+		a.m = map[types.UID]authSecretState{}
+	}
+	a.m[uid] = s
+}
+
+func (a *authMemory) forget(uid types.UID) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.m, uid)
 }

@@ -107,7 +107,7 @@ func sameHeaders(a, b []okta.Header) bool {
 // the route is unproven, a rule already linked is left as it is. It returns
 // errors only for what backoff can fix.
 func (r *TokenHookReconciler) reconcileOkta(ctx context.Context, th *v1.TokenHook, c okta.Client, auth *authPlan, hs hookServerState) error {
-	hook, err := r.syncInlineHook(ctx, th, c, auth)
+	hook, err := r.syncInlineHook(ctx, th, c, auth, hs)
 	if err != nil || hook == nil {
 		setWaiting(th, v1.ConditionHookReachable, "waiting for the inline hook to be registered")
 		setWaiting(th, v1.ConditionPolicyRuleLinked, "waiting for the inline hook to be registered")
@@ -194,7 +194,7 @@ func (r *TokenHookReconciler) observeLegacyInlineHook(ctx context.Context, th *v
 
 // syncInlineHook creates, updates or activates the hook as needed, and
 // records its id in status straight after creating it.
-func (r *TokenHookReconciler) syncInlineHook(ctx context.Context, th *v1.TokenHook, c okta.Client, auth *authPlan) (*okta.InlineHook, error) {
+func (r *TokenHookReconciler) syncInlineHook(ctx context.Context, th *v1.TokenHook, c okta.Client, auth *authPlan, hs hookServerState) (*okta.InlineHook, error) {
 	log := logf.FromContext(ctx)
 	cond := v1.ConditionInlineHookRegistered
 	got, err := r.observeInlineHook(ctx, th, c)
@@ -203,7 +203,7 @@ func (r *TokenHookReconciler) syncInlineHook(ctx context.Context, th *v1.TokenHo
 	}
 	want := desiredInlineHook(th, auth.oktaValue)
 	if got != nil {
-		return r.finishInlineHook(ctx, th, c, auth, got, want)
+		return r.finishInlineHook(ctx, th, c, auth, hs, got, want)
 	}
 
 	created, err := c.CreateInlineHook(ctx, want)
@@ -213,7 +213,7 @@ func (r *TokenHookReconciler) syncInlineHook(ctx context.Context, th *v1.TokenHo
 		// adopt our own hook instead of reporting an error.
 		if again, oerr := r.observeInlineHook(ctx, th, c); oerr == nil && again != nil {
 			log.Info("Adopted Okta inline hook created by an earlier attempt", "id", again.ID)
-			return r.finishInlineHook(ctx, th, c, auth, again, want)
+			return r.finishInlineHook(ctx, th, c, auth, hs, again, want)
 		}
 		return nil, r.oktaFailed(th, cond, "create inline hook", err)
 	}
@@ -224,13 +224,13 @@ func (r *TokenHookReconciler) syncInlineHook(ctx context.Context, th *v1.TokenHo
 	if err := r.oktaHasSecret(ctx, th, auth, want.AuthSecret); err != nil {
 		return nil, err
 	}
-	return r.finishInlineHook(ctx, th, c, auth, created, want)
+	return r.finishInlineHook(ctx, th, c, auth, hs, created, want)
 }
 
 // finishInlineHook brings an existing hook up to date and active, and sets
 // InlineHookRegistered.
 func (r *TokenHookReconciler) finishInlineHook(ctx context.Context, th *v1.TokenHook, c okta.Client, auth *authPlan,
-	got *okta.InlineHook, want okta.InlineHook) (*okta.InlineHook, error) {
+	hs hookServerState, got *okta.InlineHook, want okta.InlineHook) (*okta.InlineHook, error) {
 	cond := v1.ConditionInlineHookRegistered
 	if !ownedBy(got, th) {
 		// observeInlineHook never returns such a hook; this guards the update.
@@ -238,6 +238,13 @@ func (r *TokenHookReconciler) finishInlineHook(ctx context.Context, th *v1.Token
 			"Okta inline hook %s does not carry this TokenHook's %s header; it is left as it is", got.ID, ownerHeader)})
 	}
 	th.Status.InlineHookID = got.ID
+	if auth.awaitRollout && !hs.rolledOut {
+		// Every update sends a secret, and the one Okta has is lost: the
+		// hook stays as it is until the pods accept the new one.
+		setTrue(th, cond, v1.ReasonRotatingSecret, fmt.Sprintf(
+			"inline hook %s is registered; the hook server auth Secret was lost with what Okta sends: Okta gets the new one once every hook server replica has it", got.ID))
+		return got, nil
+	}
 	if diff := hookDiff(got, want, auth.okta); diff != "" {
 		logf.FromContext(ctx).V(1).Info("Okta inline hook differs", "id", got.ID, "fields", diff)
 		want.ID = got.ID

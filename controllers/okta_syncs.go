@@ -77,7 +77,7 @@ func (r *TokenHookReconciler) oktaInputs(ctx context.Context, th *v1.TokenHook, 
 	routeProven := th.Status.InlineHookID != "" && auth.next.routeVerified == routeFingerprint(th, th.Status.InlineHookID, auth, hs)
 	parts := []string{
 		fmt.Sprint(th.Generation), th.Status.InlineHookID, th.Status.PolicyID, th.Status.RuleID,
-		secretHash(auth.oktaValue), fmt.Sprint(auth.okta, auth.rotating),
+		secretHash(auth.oktaValue), fmt.Sprint(auth.okta, auth.rotating, auth.awaitRollout),
 		secretHash(auth.next.current), secretHash(auth.next.previous), auth.next.oktaHash, auth.next.routeVerified,
 		fmt.Sprint(available != nil && available.Status == metav1.ConditionTrue, hs.generation, routeProven || hs.rolledOut),
 		credsVersion,

@@ -13,9 +13,11 @@ import (
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -43,12 +45,13 @@ const (
 )
 
 var (
-	envErr  error // why the control plane could not start, if it could not
-	restCfg *rest.Config
-	k8s     client.Client
-	sim     *oktasim.Sim
-	simSrv  *oktasim.Server
-	nsCount atomic.Int32
+	envErr     error // why the control plane could not start, if it could not
+	reconciler *TokenHookReconciler
+	restCfg    *rest.Config
+	k8s        client.Client
+	sim        *oktasim.Sim
+	simSrv     *oktasim.Server
+	nsCount    atomic.Int32
 )
 
 func TestMain(m *testing.M) { os.Exit(runSuite(m)) }
@@ -79,8 +82,15 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "client:", err)
 		return 1
 	}
-	// Okta's calls to the hook servers (the route check) reach stand-in pods.
-	hooks, err := testenv.StartHookStandIn(k8s, func(d *appsv1.Deployment) bool {
+	// Okta's calls to the hook servers (the route check) reach stand-in pods,
+	// which see their Secrets as kubelet mounts them.
+	kubelet := &kubeletView{Reader: k8s}
+	if err := kubelet.watchSecrets(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "watch Secrets:", err)
+		return 1
+	}
+	defer kubelet.stop()
+	hooks, err := testenv.StartHookStandIn(kubelet, func(d *appsv1.Deployment) bool {
 		return strings.HasPrefix(d.Name, "misrouted-")
 	})
 	if err != nil {
@@ -117,6 +127,7 @@ func runSuite(m *testing.M) int {
 		},
 	})
 	r.Client = laggingClient{r.Client}
+	reconciler = r
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		fmt.Fprintln(os.Stderr, "setup controller:", err)
 		return 1
@@ -309,4 +320,135 @@ func (c laggingClient) Get(ctx context.Context, key client.ObjectKey, obj client
 		}
 	}
 	return c.Client.Get(ctx, key, obj, opts...)
+}
+
+// kubeletSync is how long after a change to a Secret the suite's stand-in
+// pods see it, as kubelet refreshes mounted Secrets only periodically (about
+// a minute in a cluster); shorter than rotationGrace, as the operator's grace
+// must be longer than kubelet's refresh.
+const kubeletSync = 500 * time.Millisecond
+
+// kubeletView shows Secrets as the hook server pods see their mounted
+// files: each change kubeletSync after it was made, and the last content
+// while the Secret is deleted (kubelet keeps the files of a volume whose
+// Secret is gone). Pods started by a rollout (the Deployment stand-in makes
+// one complete at once) mount the Secrets as they are then.
+type kubeletView struct {
+	client.Reader
+	stop        func()
+	mu          sync.Mutex
+	versions    map[client.ObjectKey][]seenSecret // oldest first
+	generations map[client.ObjectKey]int64        // of the Deployments, as last listed
+}
+
+type seenSecret struct {
+	secret *corev1.Secret
+	seen   time.Time
+}
+
+// watchSecrets records when each Secret's content changes.
+func (k *kubeletView) watchSecrets(cfg *rest.Config) error {
+	wc, err := client.NewWithWatch(cfg, client.Options{Scheme: testenv.Scheme()})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	k.stop = cancel
+	go func() {
+		for ctx.Err() == nil {
+			w, err := wc.Watch(ctx, &corev1.SecretList{})
+			if err != nil {
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			for ev := range w.ResultChan() {
+				if s, ok := ev.Object.(*corev1.Secret); ok && (ev.Type == watch.Added || ev.Type == watch.Modified) {
+					k.mu.Lock()
+					k.observedLocked(client.ObjectKeyFromObject(s), s, time.Now())
+					k.mu.Unlock()
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+func (k *kubeletView) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	if err := k.Reader.List(ctx, list, opts...); err != nil {
+		return err
+	}
+	deps, ok := list.(*appsv1.DeploymentList)
+	if !ok {
+		return nil
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.generations == nil {
+		k.generations = map[client.ObjectKey]int64{}
+	}
+	for _, d := range deps.Items {
+		key := client.ObjectKeyFromObject(&d)
+		if k.generations[key] == d.Generation {
+			continue
+		}
+		k.generations[key] = d.Generation
+		for _, v := range d.Spec.Template.Spec.Volumes {
+			if v.Secret == nil {
+				continue
+			}
+			live := &corev1.Secret{}
+			if err := k.Reader.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: v.Secret.SecretName}, live); err == nil {
+				k.observedLocked(client.ObjectKeyFromObject(live), live, time.Now().Add(-kubeletSync))
+			}
+		}
+	}
+	return nil
+}
+
+func (k *kubeletView) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	sec, ok := obj.(*corev1.Secret)
+	if !ok {
+		return k.Reader.Get(ctx, key, obj, opts...)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	seen := k.versions[key]
+	if len(seen) == 0 {
+		// Not watched yet: a pod mounts what there is.
+		if err := k.Reader.Get(ctx, key, sec, opts...); err != nil {
+			return err
+		}
+		k.observedLocked(key, sec.DeepCopy(), time.Now().Add(-kubeletSync))
+		return nil
+	}
+	// The newest content old enough to be on the pods, else the first.
+	mounted := 0
+	for i := range seen {
+		if time.Since(seen[i].seen) >= kubeletSync {
+			mounted = i
+		}
+	}
+	k.versions[key] = seen[mounted:]
+	seen[mounted].secret.DeepCopyInto(sec)
+	return nil
+}
+
+// observedLocked records a Secret's content as of a time, unless it is the
+// latest already (then only an earlier time counts); content dated before
+// later versions replaces them.
+func (k *kubeletView) observedLocked(key client.ObjectKey, s *corev1.Secret, at time.Time) {
+	if k.versions == nil {
+		k.versions = map[client.ObjectKey][]seenSecret{}
+	}
+	seen := k.versions[key]
+	if n := len(seen); n > 0 && equality.Semantic.DeepEqual(seen[n-1].secret.Data, s.Data) {
+		if at.Before(seen[n-1].seen) {
+			seen[n-1].seen = at
+		}
+		return
+	}
+	for len(seen) > 0 && !seen[len(seen)-1].seen.Before(at) {
+		seen = seen[:len(seen)-1]
+	}
+	k.versions[key] = append(seen, seenSecret{secret: s, seen: at})
 }

@@ -82,6 +82,7 @@ type TokenHookReconciler struct {
 
 	okta       *oktaClients
 	oktaSynced oktaSyncs
+	authStates authMemory
 }
 
 // NewTokenHookReconciler wires a reconciler to a manager.
@@ -187,7 +188,7 @@ func (r *TokenHookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		}
 		return ctrl.Result{}, err
 	}
-	hs, err := r.reconcileHookServer(ctx, th)
+	hs, err := r.reconcileHookServer(ctx, th, auth)
 	if err != nil {
 		var se *specError
 		if errors.As(err, &se) {
@@ -256,6 +257,7 @@ func (r *TokenHookReconciler) finalize(ctx context.Context, th *v1.TokenHook) er
 		return fmt.Errorf("remove finalizer: %w", err)
 	}
 	r.oktaSynced.forget(th.UID)
+	r.authStates.forget(th.UID)
 	return nil
 }
 

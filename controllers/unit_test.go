@@ -169,15 +169,18 @@ func TestPlanAuthSecret(t *testing.T) {
 		}
 		return s
 	}
+	unknown := func(s *authSecretState) *authSecretState { s.oktaUnknown = true; return s }
 	type want struct {
 		cur, prev, oktaValue string
 		oktaKnown, rotating  bool
 		requeueIn            time.Duration
+		awaitRollout         bool
 	}
 	cases := map[string]struct {
-		existing *authSecretState
-		desired  string
-		want     want
+		existing   *authSecretState
+		desired    string
+		registered bool // a hook is registered in Okta
+		want       want
 	}{
 		"first reconcile": {
 			existing: nil, desired: "A",
@@ -207,15 +210,39 @@ func TestPlanAuthSecret(t *testing.T) {
 			existing: state("B", "A", "A", now.Add(-grace/2), time.Time{}), desired: "C",
 			want: want{cur: "C", prev: "A", oktaValue: "A", oktaKnown: true, rotating: true, requeueIn: grace},
 		},
-		"what Okta has is unknown: send the desired value": {
+		"no hook yet and what Okta has is unknown: the create sends the desired value": {
 			existing: state("X", "Y", "lost", time.Time{}, time.Time{}), desired: "B",
 			want: want{cur: "B", prev: "B", oktaValue: "B"},
+		},
+		"hash lost, steady: the pods accept the desired value, Okta gets it now": {
+			existing: state("A", "A", "", time.Time{}, time.Time{}), desired: "A", registered: true,
+			want: want{cur: "A", prev: "A", oktaValue: "A"},
+		},
+		"hash lost mid-rotation: both values stay, Okta gets the new one now": {
+			existing: state("B", "A", "", now.Add(-grace/2), time.Time{}), desired: "B", registered: true,
+			want: want{cur: "B", prev: "A", oktaValue: "B"},
+		},
+		"hash lost and a new value: rotate from what the pods accept": {
+			existing: state("A", "A", "", time.Time{}, time.Time{}), desired: "B", registered: true,
+			want: want{cur: "B", prev: "A", oktaValue: "A", oktaKnown: true, rotating: true, requeueIn: grace},
+		},
+		"hash lost mid-rotation, then a third value: the old one stays": {
+			existing: state("B", "A", "", now.Add(-grace/2), time.Time{}), desired: "C", registered: true,
+			want: want{cur: "C", prev: "A", oktaValue: "A", oktaKnown: true, rotating: true, requeueIn: grace},
+		},
+		"Secret lost with a hook registered: Okta waits for the pods": {
+			existing: nil, desired: "B", registered: true,
+			want: want{cur: "B", prev: "B", oktaValue: "B", rotating: true, awaitRollout: true},
+		},
+		"Secret made after a loss: Okta still waits": {
+			existing: unknown(state("B", "B", "", time.Time{}, time.Time{})), desired: "B", registered: true,
+			want: want{cur: "B", prev: "B", oktaValue: "B", rotating: true, awaitRollout: true},
 		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			p := planAuthSecret(tc.existing, tc.desired, now, grace)
-			got := want{p.next.current, p.next.previous, p.oktaValue, p.okta, p.rotating, p.requeueIn}
+			p := planAuthSecret(tc.existing, tc.desired, now, grace, tc.registered)
+			got := want{p.next.current, p.next.previous, p.oktaValue, p.okta, p.rotating, p.requeueIn, p.awaitRollout}
 			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(want{})); diff != "" {
 				t.Errorf("plan (-want +got):\n%s", diff)
 			}
