@@ -28,8 +28,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
-	"github.com/tokenhook/tokenhook/test/localstack"
 	"github.com/tokenhook/tokenhook/internal/oktasim"
+	"github.com/tokenhook/tokenhook/test/localstack"
 )
 
 const (

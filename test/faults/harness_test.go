@@ -400,7 +400,7 @@ func newFixture(t *testing.T, rules int) *fixture {
 
 func (f *fixture) name(i int) string { return fmt.Sprintf("th-%d", i) }
 
-func (f *fixture) hookName(i int) string { return "tokenhook-" + f.ns + "-" + f.name(i) }
+func (f *fixture) hookName(i int) string { return "tokenhook/" + f.ns + "/" + f.name(i) }
 
 func (f *fixture) create(i int) {
 	f.t.Helper()

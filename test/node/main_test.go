@@ -29,11 +29,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/tokenhook/tokenhook/test/localstack"
 	"github.com/tokenhook/tokenhook/internal/oktasim"
 	"github.com/tokenhook/tokenhook/internal/realnode"
 	"github.com/tokenhook/tokenhook/internal/selfsigned"
 	"github.com/tokenhook/tokenhook/internal/testenv"
+	"github.com/tokenhook/tokenhook/test/localstack"
 )
 
 // The image the chart installs: `make image-tarball` names it tokenhook:dev,
