@@ -56,5 +56,7 @@
 // api_*.go and wire.go are the HTTP API; sim.go is the request pipeline. Token minting sits
 // beside them, reading the same org: users.go (users, groups, clients), mint.go (the token
 // endpoint and policy evaluation), mint_hook.go (the hook call and event), mint_patch.go (the
-// commands), authorize.go (authorization code flow), jwks.go (keys and discovery).
+// commands), authorize.go (authorization code flow), jwks.go (keys and discovery). hook_wire.go
+// holds the hook's event and response types, written from Okta's documentation and shared with
+// nothing: the hook server's own types are checked against them by contract_hook_test.go.
 package oktasim

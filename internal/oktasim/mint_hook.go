@@ -13,8 +13,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/tokenhook/tokenhook/hookserver/protocol"
 )
 
 // Calling a policy rule's token inline hook like Okta (SPEC 1 to 3): POST the
@@ -48,6 +46,9 @@ type HookCall struct {
 	Duration time.Duration
 	Outcome  string // HookApplied, HookSkipped, HookFailed or HookDenied
 	Reason   string // why, for every outcome but HookApplied
+	// DebugContext is the debugContext object of a 200 answer, as sent; Okta would write it
+	// to its System Log.
+	DebugContext string
 }
 
 type hookCallLog struct {
@@ -97,6 +98,7 @@ func (s *Sim) runHook(r *http.Request, req *tokenRequest, policy Policy, rule Ru
 		case perr != nil:
 			call.Outcome, call.Reason = HookFailed, perr.Error()
 		case resp.Error != nil:
+			call.DebugContext = resp.debugContext()
 			desc := resp.Error.ErrorSummary
 			if desc == "" {
 				desc = descHookErrorFallback
@@ -105,11 +107,8 @@ func (s *Sim) runHook(r *http.Request, req *tokenRequest, policy Policy, rule Ru
 			// The status Okta answers with is unconfirmed.
 			veto = &oauthError{http.StatusBadRequest, "server_error", desc}
 		default:
-			tokens := map[protocol.Token]*draftToken{protocol.AccessToken: access}
-			if id != nil {
-				tokens[protocol.IDToken] = id
-			}
-			if err := applyCommands(resp.Commands, tokens); err != nil {
+			call.DebugContext = resp.debugContext()
+			if err := applyCommands(resp.Commands, id, access); err != nil {
 				call.Outcome, call.Reason = HookFailed, "patch rejected: "+err.Error()
 			} else {
 				call.Outcome = HookApplied
@@ -130,7 +129,7 @@ func (l *hookCallLog) add(c HookCall) {
 }
 
 // postEvent sends the event and returns the hook's status and, for a 200, its body.
-func (s *Sim) postEvent(ctx context.Context, hook Hook, event *protocol.Event) (int, []byte, error) {
+func (s *Sim) postEvent(ctx context.Context, hook Hook, event *hookEvent) (int, []byte, error) {
 	payload, err := json.Marshal(event)
 	if err != nil {
 		return 0, nil, fmt.Errorf("encode event: %w", err)
@@ -193,10 +192,10 @@ func hookError(err error, timeout time.Duration) error {
 }
 
 // parseHookResponse decodes a 200's body: one JSON object, numbers kept exact.
-func parseHookResponse(body []byte) (*protocol.Response, error) {
+func parseHookResponse(body []byte) (*hookResponse, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	var resp protocol.Response
+	var resp hookResponse
 	if err := dec.Decode(&resp); err != nil {
 		return nil, fmt.Errorf("could not deserialize inline hook response: %w", err)
 	}
@@ -206,25 +205,32 @@ func parseHookResponse(body []byte) (*protocol.Response, error) {
 	return &resp, nil
 }
 
+// debugContext returns the answer's debugContext as sent, "" if absent or null.
+func (r *hookResponse) debugContext() string {
+	if len(r.DebugContext) == 0 || string(r.DebugContext) == "null" {
+		return ""
+	}
+	return string(r.DebugContext)
+}
+
 // buildEvent is the event Okta sends (SPEC 1.2 to 1.4): no user or session without an end
 // user, no identity without an ID token.
-func (s *Sim) buildEvent(r *http.Request, req *tokenRequest, policy Policy, rule Rule, now time.Time, id, access *draftToken) *protocol.Event {
+func (s *Sim) buildEvent(r *http.Request, req *tokenRequest, policy Policy, rule Rule, now time.Time, id, access *draftToken) *hookEvent {
 	base := baseURL(r)
-	tokenURL := req.issuer + "/v1/token"
 	ip := r.RemoteAddr
 	if host, _, err := net.SplitHostPort(ip); err == nil {
 		ip = host
 	}
-	ctx := protocol.Context{
-		Request: &protocol.Request{
+	ctx := eventContext{
+		Request: &eventRequest{
 			ID:        req.requestID,
 			Method:    r.Method,
-			URL:       protocol.URL{Value: base + r.URL.RequestURI()},
+			URL:       eventURL{Value: base + r.URL.RequestURI()},
 			IPAddress: ip,
 		},
-		Protocol: &protocol.Protocol{
+		Protocol: &eventProtocol{
 			Type: "OAUTH2.0",
-			Request: &protocol.ProtocolRequest{
+			Request: eventProtocolRequest{
 				ClientID:     req.client.ClientID,
 				GrantType:    req.grant,
 				RedirectURI:  req.redirectURI,
@@ -233,13 +239,13 @@ func (s *Sim) buildEvent(r *http.Request, req *tokenRequest, policy Policy, rule
 				Scope:        strings.Join(req.scopes, " "),
 				State:        req.state,
 			},
-			Issuer: &protocol.Issuer{URI: req.issuer},
-			Client: &protocol.Client{ID: req.client.ClientID, Name: req.client.Name, Type: req.client.clientType()},
+			Issuer: eventIssuer{URI: req.issuer},
+			Client: eventClient{ID: req.client.ClientID, Name: req.client.Name, Type: req.client.clientType()},
 		},
-		Policy: &protocol.Policy{ID: policy.ID, Rule: protocol.PolicyRule{ID: rule.ID}},
+		Policy: &eventPolicy{ID: policy.ID, Rule: eventRef{ID: rule.ID}},
 	}
 	if u := req.user; u != nil {
-		ctx.Session = &protocol.Session{
+		ctx.Session = &eventSession{
 			ID:                       req.session.id,
 			UserID:                   u.ID,
 			Login:                    u.Login,
@@ -248,40 +254,40 @@ func (s *Sim) buildEvent(r *http.Request, req *tokenRequest, policy Policy, rule
 			Status:                   StatusActive,
 			LastPasswordVerification: formatTime(req.session.created),
 			AMR:                      []string{"PASSWORD"},
-			IDP:                      &protocol.IDP{ID: s.mint.idpID, Type: "OKTA"},
+			IDP:                      eventIDP{ID: s.mint.idpID, Type: "OKTA"},
 		}
-		ctx.User = &protocol.User{
+		ctx.User = &eventUser{
 			ID:              u.ID,
 			PasswordChanged: formatTime(u.Created),
-			Profile: protocol.UserProfile{Login: u.Login, FirstName: u.FirstName, LastName: u.LastName,
+			Profile: eventUserProfile{Login: u.Login, FirstName: u.FirstName, LastName: u.LastName,
 				Locale: u.Locale, TimeZone: u.TimeZone},
-			Links: map[string]protocol.Link{
+			Links: map[string]eventHref{
 				"groups":  {Href: base + "/api/v1/users/" + u.ID + "/groups"},
 				"factors": {Href: base + "/api/v1/users/" + u.ID + "/factors"},
 			},
 		}
 	}
-	scopes := map[string]protocol.Scope{}
+	scopes := map[string]eventScope{}
 	for _, sc := range req.scopes {
-		scopes[sc] = protocol.Scope{ID: scopeID(req.authServer.ID, sc), Action: "GRANT"}
+		scopes[sc] = eventScope{ID: scopeID(req.authServer.ID, sc), Action: "GRANT"}
 	}
-	data := protocol.Data{
+	data := eventData{
 		Context: ctx,
-		Access: &protocol.MintedToken{Claims: access.claims, Scopes: scopes,
-			Token: protocol.TokenInfo{Lifetime: protocol.Lifetime{Expiration: access.lifetime}}},
+		Access: &eventToken{Claims: access.claims, Scopes: scopes,
+			Token: eventTokenInfo{Lifetime: eventLifetime{Expiration: access.lifetime}}},
 	}
 	if id != nil {
-		data.Identity = &protocol.MintedToken{Claims: id.claims,
-			Token: protocol.TokenInfo{Lifetime: protocol.Lifetime{Expiration: id.lifetime}}}
+		data.Identity = &eventToken{Claims: id.claims,
+			Token: eventTokenInfo{Lifetime: eventLifetime{Expiration: id.lifetime}}}
 	}
-	return &protocol.Event{
-		Source:            tokenURL,
+	return &hookEvent{
+		Source:            req.issuer + "/v1/token",
 		EventID:           s.mint.ids.random(22),
 		EventTime:         formatTime(now),
 		EventTypeVersion:  "1.0",
 		CloudEventVersion: "0.1",
 		ContentType:       "application/json",
-		EventType:         protocol.EventType,
+		EventType:         HookTypeToken,
 		Data:              data,
 	}
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/tokenhook/tokenhook/hookserver/protocol"
 )
 
 // Applying a token hook's commands the way Okta does (SPEC 2.2, 2.3): a command may patch only
@@ -51,17 +49,67 @@ func jsonClone(v map[string]any) map[string]any {
 	return out
 }
 
-// applyCommands applies cmds to the minted tokens (nil for a token not minted). It changes
-// nothing and returns the first problem if any operation is invalid.
-func applyCommands(cmds []protocol.Command, tokens map[protocol.Token]*draftToken) error {
-	work := map[protocol.Token]*draftToken{}
-	for t, d := range tokens {
-		if d != nil {
-			work[t] = d.clone()
-		}
+// tokenKind names a token a command patches.
+type tokenKind string
+
+const (
+	kindID     tokenKind = "ID token"
+	kindAccess tokenKind = "access token"
+)
+
+// tokenForCommand returns the token a command type patches. Okta has no command for refresh
+// tokens.
+func tokenForCommand(commandType string) (tokenKind, bool) {
+	switch commandType {
+	case commandIdentityPatch:
+		return kindID, true
+	case commandAccessPatch:
+		return kindAccess, true
+	}
+	return "", false
+}
+
+// Claims a hook may not add, change or remove (token inline hook reference, "Reserved claims
+// for Token Hooks"). aud and sub are listed too, but "you can modify those claims in access
+// tokens. You can't modify these claims in ID tokens."
+var (
+	reservedInBoth   = words("iss jti token_type ver")
+	reservedInAccess = words("acr amr as_uri cid groups rpt rsi uid username")
+	reservedInID     = words("active aid app_id app_type at_hash auth_time client_id client_ip " +
+		"client_req_id client_type client_user_agent cnf c_hash device_compliance device_id " +
+		"device_known device_managed device_name device_trust did dst group groups hotk idp " +
+		"idp_iss mac_key may_act nonce oid okta_emailVerified okta_lastUpdated orig permissions " +
+		"purpose pwd_exp_days pwd_exp_time rid role scope scopes sid term user_ip aud sub")
+)
+
+func words(s string) map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(s) {
+		m[w] = true
+	}
+	return m
+}
+
+// reservedClaim reports whether Okta refuses a patch of claim name in token t.
+func reservedClaim(t tokenKind, name string) bool {
+	if reservedInBoth[name] {
+		return true
+	}
+	if t == kindID {
+		return reservedInID[name]
+	}
+	return reservedInAccess[name]
+}
+
+// applyCommands applies cmds to the minted tokens (id is nil when no ID token is minted). It
+// changes nothing and returns the first problem if any operation is invalid.
+func applyCommands(cmds []hookCommand, id, access *draftToken) error {
+	work := map[tokenKind]*draftToken{kindAccess: access.clone()}
+	if id != nil {
+		work[kindID] = id.clone()
 	}
 	for i, c := range cmds {
-		t, ok := protocol.TokenForPatch(c.Type)
+		t, ok := tokenForCommand(c.Type)
 		if !ok {
 			return fmt.Errorf("commands[%d]: unknown command type %q", i, c.Type)
 		}
@@ -75,23 +123,24 @@ func applyCommands(cmds []protocol.Command, tokens map[protocol.Token]*draftToke
 			}
 		}
 	}
-	for t, d := range work {
-		*tokens[t] = *d
+	*access = *work[kindAccess]
+	if id != nil {
+		*id = *work[kindID]
 	}
 	return nil
 }
 
-func applyOperation(t protocol.Token, d *draftToken, op protocol.Operation) error {
+func applyOperation(t tokenKind, d *draftToken, op patchOperation) error {
 	switch op.Op {
-	case protocol.OpAdd, protocol.OpReplace, protocol.OpRemove:
+	case opAdd, opReplace, opRemove:
 	default:
 		return fmt.Errorf("unsupported operation %q", op.Op)
 	}
-	if op.Op == protocol.OpRemove && op.Value != nil {
+	if op.Op == opRemove && op.Value != nil {
 		return fmt.Errorf("remove takes no value")
 	}
 	if op.Path == lifetimePath {
-		if op.Op != protocol.OpReplace {
+		if op.Op != opReplace {
 			return fmt.Errorf("the lifetime can only be replaced")
 		}
 		n, ok := op.Value.(json.Number)
@@ -120,23 +169,23 @@ func applyOperation(t protocol.Token, d *draftToken, op protocol.Operation) erro
 	if name == "" {
 		return fmt.Errorf("no claim name")
 	}
-	if protocol.ReservedClaim(t, name) {
+	if reservedClaim(t, name) {
 		return fmt.Errorf("claim %q is reserved in the %s", name, t)
 	}
-	if t == protocol.AccessToken && (name == "aud" || name == "sub") && (op.Op == protocol.OpRemove || len(segs) > 1) {
+	if t == kindAccess && (name == "aud" || name == "sub") && (op.Op == opRemove || len(segs) > 1) {
 		return fmt.Errorf("claim %q can only be replaced", name)
 	}
 	if len(segs) == 1 {
 		_, exists := d.claims[name]
 		switch op.Op {
-		case protocol.OpAdd:
+		case opAdd:
 			d.claims[name] = op.Value
-		case protocol.OpReplace:
+		case opReplace:
 			if !exists {
 				return fmt.Errorf("claim %q does not exist", name)
 			}
 			d.claims[name] = op.Value
-		case protocol.OpRemove:
+		case opRemove:
 			if !exists {
 				return fmt.Errorf("claim %q does not exist", name)
 			}
@@ -158,7 +207,7 @@ func applyOperation(t protocol.Token, d *draftToken, op protocol.Operation) erro
 
 // applyAt applies op at path (at least one segment) inside container and returns the updated
 // container: arrays may have to be reallocated.
-func applyAt(container any, path []string, op protocol.Operation) (any, error) {
+func applyAt(container any, path []string, op patchOperation) (any, error) {
 	key := path[0]
 	last := len(path) == 1
 	switch c := container.(type) {
@@ -176,14 +225,14 @@ func applyAt(container any, path []string, op protocol.Operation) (any, error) {
 			return c, nil
 		}
 		switch op.Op {
-		case protocol.OpAdd:
+		case opAdd:
 			c[key] = op.Value
-		case protocol.OpReplace:
+		case opReplace:
 			if !exists {
 				return nil, fmt.Errorf("no member %q", key)
 			}
 			c[key] = op.Value
-		case protocol.OpRemove:
+		case opRemove:
 			if !exists {
 				return nil, fmt.Errorf("no member %q", key)
 			}
@@ -192,7 +241,7 @@ func applyAt(container any, path []string, op protocol.Operation) (any, error) {
 		return c, nil
 	case []any:
 		if key == "-" {
-			if !last || op.Op != protocol.OpAdd {
+			if !last || op.Op != opAdd {
 				return nil, fmt.Errorf(`"-" can only be added to`)
 			}
 			return append(c, op.Value), nil
@@ -213,7 +262,7 @@ func applyAt(container any, path []string, op protocol.Operation) (any, error) {
 			return c, nil
 		}
 		switch op.Op {
-		case protocol.OpAdd:
+		case opAdd:
 			if i > len(c) {
 				return nil, fmt.Errorf("index %d out of range", i)
 			}
@@ -221,7 +270,7 @@ func applyAt(container any, path []string, op protocol.Operation) (any, error) {
 			out = append(out, c[:i]...)
 			out = append(out, op.Value)
 			return append(out, c[i:]...), nil
-		case protocol.OpReplace:
+		case opReplace:
 			if i >= len(c) {
 				return nil, fmt.Errorf("index %d out of range", i)
 			}
