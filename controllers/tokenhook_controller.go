@@ -154,8 +154,12 @@ func (r *TokenHookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	// The finalizer is stored before the first Okta create, so a hook can
 	// never exist in Okta without something to clean it up.
+	// A patch of the finalizers alone: an Update would write back the spec
+	// as the Go type serialises it (empty structs included), bumping the
+	// generation of a TokenHook nobody edited.
+	before := th.DeepCopy()
 	if controllerutil.AddFinalizer(th, finalizer) {
-		if err := r.Update(ctx, th); err != nil {
+		if err := r.Patch(ctx, th, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
 		}
 	}
@@ -252,8 +256,9 @@ func (r *TokenHookReconciler) finalize(ctx context.Context, th *v1.TokenHook) er
 			return fmt.Errorf("clean up Okta: %w", err)
 		}
 	}
+	before := th.DeepCopy()
 	controllerutil.RemoveFinalizer(th, finalizer)
-	if err := r.Update(ctx, th); err != nil {
+	if err := r.Patch(ctx, th, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("remove finalizer: %w", err)
 	}
 	r.oktaSynced.forget(th.UID)

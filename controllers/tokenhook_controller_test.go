@@ -14,7 +14,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
 	"github.com/tokenhook/tokenhook/internal/oktasim"
@@ -55,6 +57,9 @@ func TestCreateToReady(t *testing.T) {
 		"owner header":          {fmt.Sprint(hook.Channel.Headers), fmt.Sprintf("[{%s %s}]", ownerHeader, th.UID)},
 		"rule hook":             {f.rule().Token.InlineHookID, hook.ID},
 		"one hook by this name": {len(hooksNamed(hook.Name)), 1},
+		// Nobody edited the spec: the operator's own writes must not either.
+		"generation":          {th.Generation, int64(1)},
+		"observed generation": {th.Status.ObservedGeneration, int64(1)},
 	}
 	for what, c := range checks {
 		if c.got != c.want {
@@ -854,5 +859,39 @@ func TestHookServerTLS(t *testing.T) {
 	th = f.waitCondition("tls", v1.ConditionHookServerAvailable, metav1.ConditionFalse, v1.ReasonTLSSecretInvalid)
 	if msg := meta.FindStatusCondition(th.Status.Conditions, v1.ConditionHookServerAvailable).Message; strings.Contains(msg, "truncated") {
 		t.Errorf("message %q holds Secret data", msg)
+	}
+}
+
+// TestKubectlAppliedTokenHookKeepsItsGeneration: a TokenHook written as a
+// user writes it (no empty fields, as kubectl sends YAML) stays at
+// generation 1 through the operator's own writes; an Update of the typed
+// object once added "resources: {}" and made the first Ready generation 2.
+func TestKubectlAppliedTokenHookKeepsItsGeneration(t *testing.T) {
+	f := newFixture(t)
+	u := &unstructured.Unstructured{}
+	manifest := fmt.Sprintf(`apiVersion: tokenhook.io/v1alpha1
+kind: TokenHook
+metadata:
+  name: applied
+  namespace: %s
+spec:
+  okta:
+    orgURL: %s
+    credentialsSecretRef: {name: okta}
+    policy: {name: Default Policy}
+    rule: {name: %q}
+  hookServer:
+    externalURL: https://hooks.example.com/tokenHook
+  patients:
+    configMapRef: {name: patients}
+`, f.ns, simSrv.URL, f.ruleName)
+	if err := yaml.Unmarshal([]byte(manifest), &u.Object); err != nil {
+		t.Fatal(err)
+	}
+	f.create(u)
+	th := f.waitReady("applied")
+	if th.Generation != 1 || th.Status.ObservedGeneration != 1 {
+		t.Errorf("generation %d, observedGeneration %d after the operator's writes; want 1 and 1 (nobody edited the spec)",
+			th.Generation, th.Status.ObservedGeneration)
 	}
 }
