@@ -138,12 +138,12 @@ func (s *Sim) authorize(w http.ResponseWriter, r *http.Request, p params) {
 	q := r.URL.Query()
 	client, ok := s.mint.dir.client(q.Get("client_id"))
 	if !ok {
-		errorPage(w, http.StatusBadRequest, "invalid_client", "Invalid value for 'client_id' parameter.")
+		errorPage(w, "invalid_client", "Invalid value for 'client_id' parameter.")
 		return
 	}
 	redirectURI := q.Get("redirect_uri")
 	if !slices.Contains(client.RedirectURIs, redirectURI) {
-		errorPage(w, http.StatusBadRequest, "invalid_request", "The 'redirect_uri' parameter must be a Login redirect URI in the client app settings: "+redirectURI)
+		errorPage(w, "invalid_request", "The 'redirect_uri' parameter must be a Login redirect URI in the client app settings: "+redirectURI)
 		return
 	}
 	state := q.Get("state")
@@ -260,10 +260,10 @@ func withQuery(uri string, v url.Values) string {
 	return uri + sep + v.Encode()
 }
 
-// errorPage is Okta's HTML error page for authorization requests it cannot send back.
-func errorPage(w http.ResponseWriter, status int, code, desc string) {
+// errorPage is Okta's HTML error page (400) for browser requests it cannot send back.
+func errorPage(w http.ResponseWriter, code, desc string) {
 	w.Header().Set("Content-Type", "text/html;charset=utf-8")
-	w.WriteHeader(status)
+	w.WriteHeader(http.StatusBadRequest)
 	_, _ = w.Write([]byte("<!DOCTYPE html><title>Error</title><h1>" + html.EscapeString(desc) +
 		"</h1><p>Error Code: " + html.EscapeString(code) + "</p>\n"))
 }

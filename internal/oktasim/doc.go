@@ -35,9 +35,18 @@
 //   - Users (AddUser, AddGroup) and OIDC apps (AddClient: public or confidential, grant types,
 //     redirect URIs).
 //   - POST /oauth2/{id}/v1/token with grant_type password, client_credentials (confidential
-//     clients, custom scopes only) or authorization_code (from GET /oauth2/{id}/v1/authorize
-//     with a sessionToken from POST /api/v1/authn, PKCE S256 required for public clients);
-//     client_secret_basic, client_secret_post or none; Okta's OAuth error bodies.
+//     clients, custom scopes only), authorization_code (from GET /oauth2/{id}/v1/authorize
+//     with a sessionToken from POST /api/v1/authn, PKCE S256 required for public clients) or
+//     refresh_token; client_secret_basic, client_secret_post or none; Okta's OAuth error bodies.
+//   - Refresh tokens (refresh.go): issued with offline_access when the app and the rule allow
+//     the refresh_token grant; persistent; the rule's refreshTokenLifetimeMinutes and
+//     refreshTokenWindowMinutes apply; a refresh re-evaluates the policy and runs the rule's
+//     hook with data.context.protocol.OriginalGrant and data.refresh_token; revoked or expired:
+//     invalid_grant.
+//   - POST /oauth2/{id}/v1/introspect and /v1/revoke (client authentication as for /token),
+//     GET /oauth2/{id}/v1/userinfo (Bearer access token, errors in WWW-Authenticate), GET and
+//     POST /oauth2/{id}/v1/logout (id_token_hint, post_logout_redirect_uri of the app), all
+//     listed in the discovery documents (oidc.go).
 //   - Policy evaluation: ACTIVE policies in priority order that include the client (or
 //     ALL_CLIENTS), in each the first ACTIVE rule whose grant types, scopes (all requested
 //     ones covered, * covers any) and people (users, groups, EVERYONE; ignored without an end

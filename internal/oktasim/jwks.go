@@ -95,25 +95,36 @@ func (s *Sim) jwks(w http.ResponseWriter, r *http.Request, p params) {
 }
 
 // Metadata lists what the simulator does, not all Okta does: only the grants, response types
-// and client authentication methods it implements.
+// and client authentication methods it implements. Okta's OAuth OpenAPI gives the fields:
+// OAuthMetadata for /.well-known/oauth-authorization-server, and OidcMetadata, which adds
+// userinfo_endpoint and the ID token algorithms, for /.well-known/openid-configuration.
 type serverMetadata struct {
-	Issuer                            string   `json:"issuer"`
-	AuthorizationEndpoint             string   `json:"authorization_endpoint"`
-	TokenEndpoint                     string   `json:"token_endpoint"`
-	JWKSURI                           string   `json:"jwks_uri"`
-	ResponseTypesSupported            []string `json:"response_types_supported"`
-	ResponseModesSupported            []string `json:"response_modes_supported,omitempty"`
-	GrantTypesSupported               []string `json:"grant_types_supported"`
-	SubjectTypesSupported             []string `json:"subject_types_supported,omitempty"`
-	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported,omitempty"`
-	ScopesSupported                   []string `json:"scopes_supported"`
-	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
-	ClaimsSupported                   []string `json:"claims_supported,omitempty"`
-	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported,omitempty"`
+	Issuer                                    string   `json:"issuer"`
+	AuthorizationEndpoint                     string   `json:"authorization_endpoint"`
+	TokenEndpoint                             string   `json:"token_endpoint"`
+	UserinfoEndpoint                          string   `json:"userinfo_endpoint,omitempty"`
+	JWKSURI                                   string   `json:"jwks_uri"`
+	ResponseTypesSupported                    []string `json:"response_types_supported"`
+	ResponseModesSupported                    []string `json:"response_modes_supported"`
+	GrantTypesSupported                       []string `json:"grant_types_supported"`
+	SubjectTypesSupported                     []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported          []string `json:"id_token_signing_alg_values_supported,omitempty"`
+	ScopesSupported                           []string `json:"scopes_supported"`
+	TokenEndpointAuthMethodsSupported         []string `json:"token_endpoint_auth_methods_supported"`
+	ClaimsSupported                           []string `json:"claims_supported"`
+	CodeChallengeMethodsSupported             []string `json:"code_challenge_methods_supported"`
+	IntrospectionEndpoint                     string   `json:"introspection_endpoint"`
+	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpoint                        string   `json:"revocation_endpoint"`
+	RevocationEndpointAuthMethodsSupported    []string `json:"revocation_endpoint_auth_methods_supported"`
+	EndSessionEndpoint                        string   `json:"end_session_endpoint"`
 }
 
 // oidcScopes are the OpenID Connect scopes every custom authorization server has.
 var oidcScopes = []string{"openid", "profile", "email", "address", "phone", "offline_access"}
+
+// clientAuthMethods are the client authentication methods of token, introspect and revoke.
+var clientAuthMethods = []string{"client_secret_basic", "client_secret_post", "none"}
 
 func (s *Sim) metadata(r *http.Request, authServerID string, oidc bool) serverMetadata {
 	iss := issuer(r, authServerID)
@@ -123,17 +134,23 @@ func (s *Sim) metadata(r *http.Request, authServerID string, oidc bool) serverMe
 		TokenEndpoint:                     iss + "/v1/token",
 		JWKSURI:                           iss + "/v1/keys",
 		ResponseTypesSupported:            []string{"code"},
+		ResponseModesSupported:            []string{"query"},
 		GrantTypesSupported:               mintGrantTypes,
+		SubjectTypesSupported:             []string{"public"},
 		ScopesSupported:                   oidcScopes,
-		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "none"},
-		CodeChallengeMethodsSupported:     []string{"S256"},
+		TokenEndpointAuthMethodsSupported: clientAuthMethods,
+		ClaimsSupported: []string{"iss", "ver", "sub", "aud", "iat", "exp", "jti", "auth_time", "amr", "idp",
+			"nonce", "name", "preferred_username", "given_name", "family_name", "email", "locale", "zoneinfo", "at_hash"},
+		CodeChallengeMethodsSupported:             []string{"S256"},
+		IntrospectionEndpoint:                     iss + "/v1/introspect",
+		IntrospectionEndpointAuthMethodsSupported: clientAuthMethods,
+		RevocationEndpoint:                        iss + "/v1/revoke",
+		RevocationEndpointAuthMethodsSupported:    clientAuthMethods,
+		EndSessionEndpoint:                        iss + "/v1/logout",
 	}
 	if oidc {
-		m.ResponseModesSupported = []string{"query"}
-		m.SubjectTypesSupported = []string{"public"}
+		m.UserinfoEndpoint = iss + "/v1/userinfo"
 		m.IDTokenSigningAlgValuesSupported = []string{string(jose.RS256)}
-		m.ClaimsSupported = []string{"iss", "ver", "sub", "aud", "iat", "exp", "jti", "auth_time", "amr", "idp",
-			"nonce", "name", "preferred_username", "email", "at_hash"}
 	}
 	return m
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -24,7 +25,7 @@ const DefaultHookTimeout = 3 * time.Second
 const idTokenLifetime = 3600
 
 // mintGrantTypes are the grants the token endpoint implements.
-var mintGrantTypes = []string{GrantAuthorizationCode, GrantPassword, GrantClientCredentials}
+var mintGrantTypes = []string{GrantAuthorizationCode, GrantPassword, GrantClientCredentials, GrantRefreshToken}
 
 type mintState struct {
 	dir         *directory
@@ -35,6 +36,7 @@ type mintState struct {
 	hookTimeout time.Duration
 	hookCalls   hookCallLog
 	flows       *flows
+	tokens      *tokenState
 }
 
 func newMintState(opts Options) *mintState {
@@ -58,14 +60,16 @@ func newMintState(opts Options) *mintState {
 		hookClient:  client,
 		hookTimeout: timeout,
 		flows:       newFlows(),
+		tokens:      newTokenState(),
 	}
 }
 
-// Okta's OAuth error descriptions. Where Okta's exact text is unknown the text is a guess in
-// Okta's style; the error codes follow RFC 6749 5.2.
+// Okta's OAuth error descriptions: the examples of Okta's OAuth OpenAPI where it has one;
+// elsewhere a guess in Okta's style. The error codes follow RFC 6749 5.2.
 const (
 	descInvalidClient     = "Client authentication failed. Either the client or the client credentials are invalid."
-	descNoClientID        = "A client_id must be provided in the request."
+	descNoClientID        = "No client credentials found"
+	descMultipleCreds     = "Can't supply multiple client credentials. Use one of the following: credentials in the Authorization header, credentials in the post body, or a `client_assertion` in the post body."
 	descBadCredentials    = "The credentials provided were invalid."
 	descUnsupportedGrant  = "The authorization grant type is not supported by the authorization server."
 	descNoScope           = "The authorization server resource does not have any configured default scopes, 'scope' must be provided."
@@ -86,6 +90,8 @@ type tokenRequest struct {
 
 	// With a user: the Okta session that authenticated them.
 	session session
+	// refresh is the refresh token redeemed by a refresh_token grant.
+	refresh *refreshGrant
 	// From the authorization request of an authorization code.
 	nonce        string
 	redirectURI  string
@@ -153,7 +159,7 @@ func (s *Sim) parseTokenRequest(r *http.Request, as AuthServer) (*tokenRequest, 
 	}
 	req := &tokenRequest{authServer: as, issuer: issuer(r, as.ID), client: client, grant: grant,
 		scopes: uniqueFields(r.Form.Get("scope"))}
-	if len(req.scopes) == 0 && grant != GrantAuthorizationCode { // the code carries its scopes
+	if len(req.scopes) == 0 && grant != GrantAuthorizationCode && grant != GrantRefreshToken { // both carry their scopes
 		return nil, &oauthError{http.StatusBadRequest, "invalid_scope", descNoScope}
 	}
 	switch grant {
@@ -179,14 +185,21 @@ func (s *Sim) parseTokenRequest(r *http.Request, as AuthServer) (*tokenRequest, 
 		if oerr := s.redeemCode(r, req); oerr != nil {
 			return nil, oerr
 		}
+	case GrantRefreshToken:
+		if oerr := s.redeemRefreshToken(r, req); oerr != nil {
+			return nil, oerr
+		}
 	}
 	return req, nil
 }
 
 // authenticateClient checks client_secret_basic, client_secret_post, or a public client's
-// client_id alone.
+// client_id alone, for every endpoint that authenticates clients (token, introspect, revoke).
 func (s *Sim) authenticateClient(r *http.Request) (ClientSpec, *oauthError) {
 	id, secret, basic := r.BasicAuth()
+	if basic && (r.Form.Get("client_secret") != "" || r.Form.Get("client_assertion") != "") {
+		return ClientSpec{}, &oauthError{http.StatusBadRequest, "invalid_request", descMultipleCreds}
+	}
 	if basic {
 		// RFC 6749 2.3.1: both are form-urlencoded inside the Basic credentials.
 		if v, err := url.QueryUnescape(id); err == nil {
@@ -274,11 +287,12 @@ func ruleMatches(r *Rule, req *tokenRequest) bool {
 
 // tokenResponseBody is Okta's token endpoint answer.
 type tokenResponseBody struct {
-	TokenType   string `json:"token_type"`
-	ExpiresIn   int64  `json:"expires_in"`
-	AccessToken string `json:"access_token"`
-	Scope       string `json:"scope"`
-	IDToken     string `json:"id_token,omitempty"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	AccessToken  string `json:"access_token"`
+	Scope        string `json:"scope"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
 }
 
 // mintTokens builds the tokens the rule allows, runs the rule's hook and signs the result. An
@@ -332,8 +346,9 @@ func (s *Sim) mintTokens(r *http.Request, req *tokenRequest, policy Policy, rule
 		id.claims = jsonClone(id.claims)
 	}
 
+	refresh := s.refreshFor(req, rule, now)
 	if rule.Token.InlineHookID != "" {
-		if veto := s.runHook(r, req, policy, rule, now, id, access); veto != nil {
+		if veto := s.runHook(r, req, policy, rule, now, id, access, refresh); veto != nil {
 			return nil, veto, nil
 		}
 	}
@@ -351,6 +366,10 @@ func (s *Sim) mintTokens(r *http.Request, req *tokenRequest, policy Policy, rule
 		return nil, nil, err
 	}
 	resp := &tokenResponseBody{TokenType: "Bearer", ExpiresIn: access.lifetime, AccessToken: at, Scope: strings.Join(req.scopes, " ")}
+	if refresh != nil {
+		s.mint.tokens.saveRefresh(*refresh, now, fmt.Sprint(access.claims["jti"]))
+		resp.RefreshToken = refresh.token
+	}
 	if id != nil {
 		id.claims["iat"] = iat
 		id.claims["exp"] = iat + id.lifetime

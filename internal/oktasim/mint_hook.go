@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 )
@@ -75,12 +74,12 @@ func (s *Sim) ResetHookCalls() {
 
 // runHook calls the rule's hook if it is an ACTIVE token hook and applies its answer to the
 // draft tokens (id is nil when no ID token is minted). A non-nil result is the hook's veto.
-func (s *Sim) runHook(r *http.Request, req *tokenRequest, policy Policy, rule Rule, now time.Time, id, access *draftToken) *oauthError {
+func (s *Sim) runHook(r *http.Request, req *tokenRequest, policy Policy, rule Rule, now time.Time, id, access *draftToken, refresh *refreshGrant) *oauthError {
 	hook, apiErr := s.org.Hook(rule.Token.InlineHookID)
 	if apiErr != nil || hook.Status != StatusActive || hook.Type != HookTypeToken {
 		return nil
 	}
-	event := s.buildEvent(r, req, policy, rule, now, id, access)
+	event := s.buildEvent(r, req, policy, rule, now, id, access, refresh)
 	call := HookCall{HookID: hook.ID, EventID: event.EventID, RuleID: rule.ID}
 	start := time.Now()
 	status, body, err := s.postEvent(r.Context(), hook, event)
@@ -214,8 +213,11 @@ func (r *hookResponse) debugContext() string {
 }
 
 // buildEvent is the event Okta sends (SPEC 1.2 to 1.4): no user or session without an end
-// user, no identity without an ID token.
-func (s *Sim) buildEvent(r *http.Request, req *tokenRequest, policy Policy, rule Rule, now time.Time, id, access *draftToken) *hookEvent {
+// user, no identity without an ID token, refresh_token when one is issued or redeemed. A
+// refresh_token grant carries OriginalGrant, the request that got the token; it has no session
+// (the stricter reading: a refresh token outlives the session it came from, and whether Okta
+// sends one then is unconfirmed).
+func (s *Sim) buildEvent(r *http.Request, req *tokenRequest, policy Policy, rule Rule, now time.Time, id, access *draftToken, refresh *refreshGrant) *hookEvent {
 	base := baseURL(r)
 	ip := r.RemoteAddr
 	if host, _, err := net.SplitHostPort(ip); err == nil {
@@ -229,22 +231,17 @@ func (s *Sim) buildEvent(r *http.Request, req *tokenRequest, policy Policy, rule
 			IPAddress: ip,
 		},
 		Protocol: &eventProtocol{
-			Type: "OAUTH2.0",
-			Request: eventProtocolRequest{
-				ClientID:     req.client.ClientID,
-				GrantType:    req.grant,
-				RedirectURI:  req.redirectURI,
-				ResponseMode: req.responseMode,
-				ResponseType: req.responseType,
-				Scope:        strings.Join(req.scopes, " "),
-				State:        req.state,
-			},
-			Issuer: eventIssuer{URI: req.issuer},
-			Client: eventClient{ID: req.client.ClientID, Name: req.client.Name, Type: req.client.clientType()},
+			Type:    "OAUTH2.0",
+			Request: req.protocolRequest(),
+			Issuer:  eventIssuer{URI: req.issuer},
+			Client:  eventClient{ID: req.client.ClientID, Name: req.client.Name, Type: req.client.clientType()},
 		},
 		Policy: &eventPolicy{ID: policy.ID, Rule: eventRef{ID: rule.ID}},
 	}
-	if u := req.user; u != nil {
+	if g := req.refresh; g != nil {
+		ctx.Protocol.OriginalGrant = &eventOriginalGrant{Authorization: g.original, RefreshToken: eventRefreshToken{JTI: g.jti}}
+	}
+	if u := req.user; u != nil && req.refresh == nil {
 		ctx.Session = &eventSession{
 			ID:                       req.session.id,
 			UserID:                   u.ID,
@@ -256,6 +253,8 @@ func (s *Sim) buildEvent(r *http.Request, req *tokenRequest, policy Policy, rule
 			AMR:                      []string{"PASSWORD"},
 			IDP:                      eventIDP{ID: s.mint.idpID, Type: "OKTA"},
 		}
+	}
+	if u := req.user; u != nil {
 		ctx.User = &eventUser{
 			ID:              u.ID,
 			PasswordChanged: formatTime(u.Created),
@@ -275,6 +274,9 @@ func (s *Sim) buildEvent(r *http.Request, req *tokenRequest, policy Policy, rule
 		Context: ctx,
 		Access: &eventToken{Claims: access.claims, Scopes: scopes,
 			Token: eventTokenInfo{Lifetime: eventLifetime{Expiration: access.lifetime}}},
+	}
+	if refresh != nil {
+		data.RefreshToken = &eventRefreshToken{JTI: refresh.jti}
 	}
 	if id != nil {
 		data.Identity = &eventToken{Claims: id.claims,

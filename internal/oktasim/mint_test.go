@@ -102,8 +102,15 @@ type mintEnv struct {
 
 func newMintEnv(t *testing.T) *mintEnv {
 	t.Helper()
+	return newMintEnvWith(t, Options{})
+}
+
+// newMintEnvWith is newMintEnv with more options (Now, Seed, …).
+func newMintEnvWith(t *testing.T, opts Options) *mintEnv {
+	t.Helper()
 	hook := newTestHook(t)
-	s := New(Options{Token: token, HookClient: hook.srv.Client(), HookTimeout: testTimeout})
+	opts.Token, opts.HookClient, opts.HookTimeout = token, hook.srv.Client(), testTimeout
+	s := New(opts)
 	u, err := s.AddUser(UserSpec{Login: patientLogin, Password: patientPass, FirstName: "Alice", LastName: "Liddell", Locale: "en", TimeZone: "Europe/London"})
 	if err != nil {
 		t.Fatal(err)
@@ -883,22 +890,22 @@ func TestMintOAuthErrors(t *testing.T) {
 		status int
 		error  string
 	}{
-		"bad password":                {form: with(password("openid"), "password", "wrong"), status: 400, error: "invalid_grant"},
-		"unknown user":                {form: with(password("openid"), "username", "bob@example.com"), status: 400, error: "invalid_grant"},
-		"login is case-insensitive":   {form: with(password("openid"), "username", "ALICE@example.com"), status: 200},
-		"no password":                 {form: with(password("openid"), "password", ""), status: 400, error: "invalid_request"},
-		"no grant_type":               {form: with(password("openid"), "grant_type", ""), status: 400, error: "invalid_request"},
-		"no client_id":                {form: with(password("openid"), "client_id", ""), status: 401, error: "invalid_client"},
-		"unknown client":              {form: with(password("openid"), "client_id", "0oanope"), status: 401, error: "invalid_client"},
-		"confidential without":        {form: with(password("openid"), "client_id", serviceApp), status: 401, error: "invalid_client"},
-		"wrong secret":                {form: with(password("openid"), "client_id", ""), basic: []string{serviceApp, "nope"}, status: 401, error: "invalid_client"},
-		"confidential password":       {form: with(password("openid"), "client_id", ""), basic: []string{serviceApp, serviceKey}, status: 200},
-		"public client with secret":   {form: with(password("openid"), "client_secret", "x"), status: 401, error: "invalid_client"},
-		"unsupported grant":           {form: with(password("openid"), "grant_type", "urn:ietf:params:oauth:grant-type:device_code"), status: 400, error: "unsupported_grant_type"},
-		"public client_credentials":   {form: with(clientCredentials("api"), "client_id", publicApp), status: 400, error: "unauthorized_client"},
-		"no scope":                    {form: with(password(""), "scope", ""), status: 400, error: "invalid_scope"},
-		"openid by client":            {form: clientCredentials("openid api"), basic: []string{serviceApp, serviceKey}, status: 400, error: "invalid_scope"},
-		"refresh grant not simulated": {form: with(password("openid"), "grant_type", "refresh_token"), status: 400, error: "unsupported_grant_type"},
+		"bad password":              {form: with(password("openid"), "password", "wrong"), status: 400, error: "invalid_grant"},
+		"unknown user":              {form: with(password("openid"), "username", "bob@example.com"), status: 400, error: "invalid_grant"},
+		"login is case-insensitive": {form: with(password("openid"), "username", "ALICE@example.com"), status: 200},
+		"no password":               {form: with(password("openid"), "password", ""), status: 400, error: "invalid_request"},
+		"no grant_type":             {form: with(password("openid"), "grant_type", ""), status: 400, error: "invalid_request"},
+		"no client_id":              {form: with(password("openid"), "client_id", ""), status: 401, error: "invalid_client"},
+		"unknown client":            {form: with(password("openid"), "client_id", "0oanope"), status: 401, error: "invalid_client"},
+		"confidential without":      {form: with(password("openid"), "client_id", serviceApp), status: 401, error: "invalid_client"},
+		"wrong secret":              {form: with(password("openid"), "client_id", ""), basic: []string{serviceApp, "nope"}, status: 401, error: "invalid_client"},
+		"confidential password":     {form: with(password("openid"), "client_id", ""), basic: []string{serviceApp, serviceKey}, status: 200},
+		"public client with secret": {form: with(password("openid"), "client_secret", "x"), status: 401, error: "invalid_client"},
+		"unsupported grant":         {form: with(password("openid"), "grant_type", "urn:ietf:params:oauth:grant-type:device_code"), status: 400, error: "unsupported_grant_type"},
+		"public client_credentials": {form: with(clientCredentials("api"), "client_id", publicApp), status: 400, error: "unauthorized_client"},
+		"no scope":                  {form: with(password(""), "scope", ""), status: 400, error: "invalid_scope"},
+		"openid by client":          {form: clientCredentials("openid api"), basic: []string{serviceApp, serviceKey}, status: 400, error: "invalid_scope"},
+		"refresh grant not allowed": {form: with(password("openid"), "grant_type", "refresh_token"), status: 400, error: "unauthorized_client"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -41,13 +41,18 @@ const (
 	EndpointOrgToken = "POST /oauth2/v1/token"
 
 	// Endpoints of custom authorization servers, which mint tokens and run token inline
-	// hooks (mint.go, authorize.go, jwks.go). Like the org token endpoint they need no API
-	// token.
+	// hooks (mint.go, authorize.go, jwks.go) and answer apps about them (oidc.go). Like the
+	// org token endpoint they need no API token.
 	EndpointAuthorize           = "GET /oauth2/{authServerId}/v1/authorize"
 	EndpointToken               = "POST /oauth2/{authServerId}/v1/token"
 	EndpointKeys                = "GET /oauth2/{authServerId}/v1/keys"
 	EndpointOpenIDConfiguration = "GET /oauth2/{authServerId}/.well-known/openid-configuration"
 	EndpointAuthServerMetadata  = "GET /oauth2/{authServerId}/.well-known/oauth-authorization-server"
+	EndpointUserinfo            = "GET /oauth2/{authServerId}/v1/userinfo"
+	EndpointIntrospect          = "POST /oauth2/{authServerId}/v1/introspect"
+	EndpointRevoke              = "POST /oauth2/{authServerId}/v1/revoke"
+	EndpointLogout              = "GET /oauth2/{authServerId}/v1/logout"
+	EndpointLogoutPost          = "POST /oauth2/{authServerId}/v1/logout"
 
 	// EndpointAuthn is the classic Authentication API: a password for a one-time sessionToken
 	// that the authorize endpoint takes instead of an interactive sign-in.
@@ -146,6 +151,11 @@ func routes() []route {
 		newRoute(EndpointKeys, "", (*Sim).jwks),
 		newRoute(EndpointOpenIDConfiguration, "", (*Sim).openIDConfiguration),
 		newRoute(EndpointAuthServerMetadata, "", (*Sim).authServerMetadata),
+		newRoute(EndpointUserinfo, "", (*Sim).userinfo),
+		newRoute(EndpointIntrospect, "", (*Sim).introspect),
+		newRoute(EndpointRevoke, "", (*Sim).revoke),
+		newRoute(EndpointLogout, "", (*Sim).logout),
+		newRoute(EndpointLogoutPost, "", (*Sim).logout),
 	}
 }
 

@@ -66,6 +66,9 @@ type ClientSpec struct {
 	// RedirectURIs are the app's sign-in redirect URIs, for authorization_code; a request's
 	// redirect_uri must be one of them exactly.
 	RedirectURIs []string
+	// PostLogoutRedirectURIs are the app's sign-out redirect URIs; a logout's
+	// post_logout_redirect_uri must be one of them exactly.
+	PostLogoutRedirectURIs []string
 }
 
 // Client types as the token hook event names them (context.protocol.client.type). PUBLIC is
@@ -75,7 +78,8 @@ const (
 	ClientTypeConfidential = "CONFIDENTIAL"
 )
 
-// Grant types the token endpoint of a custom authorization server answers.
+// Grant types the token endpoint of a custom authorization server answers (and
+// GrantRefreshToken).
 const (
 	GrantAuthorizationCode = "authorization_code"
 	GrantPassword          = "password"
@@ -155,6 +159,7 @@ func (s *Sim) AddClient(c ClientSpec) error {
 	}
 	c.GrantTypes = slices.Clone(c.GrantTypes)
 	c.RedirectURIs = slices.Clone(c.RedirectURIs)
+	c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
 	if slices.Contains(c.GrantTypes, GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
 		return fmt.Errorf("oktasim: client %s: authorization_code needs RedirectURIs", c.ClientID)
 	}
@@ -242,6 +247,7 @@ func (d *directory) client(id string) (ClientSpec, bool) {
 			out := *c
 			out.GrantTypes = slices.Clone(c.GrantTypes)
 			out.RedirectURIs = slices.Clone(c.RedirectURIs)
+			out.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
 			return out, true
 		}
 	}
