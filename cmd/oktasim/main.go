@@ -6,7 +6,8 @@
 //
 // Users (--user) and OIDC apps (--app) get tokens from the custom authorization servers, e.g.
 // POST {url}/oauth2/default/v1/token with grant_type=password, which run the matching policy
-// rule's token inline hook; --hook-ca-file makes the hooks' TLS certificates trusted.
+// rule's token inline hook; --hook-ca-file makes the hooks' TLS certificates trusted. Requests
+// may name the OpenID Connect scopes and the custom scopes defined with --scope.
 package main
 
 import (
@@ -53,13 +54,11 @@ func run() error {
 
 		hookCA      = flag.String("hook-ca-file", "", "PEM CA certificates to trust, besides the system's, when calling token inline hooks")
 		hookTimeout = flag.Duration("hook-timeout", oktasim.DefaultHookTimeout, "timeout of each token inline hook call")
-		users       []oktasim.UserSpec
-		apps        []oktasim.ClientSpec
-		redirects   []string
+		contents    orgContents
 	)
 	flag.Func("user", "add a user `login:password[:firstName[:lastName]]` (repeatable)", func(v string) error {
 		u, err := parseUser(v)
-		users = append(users, u)
+		contents.users = append(contents.users, u)
 		return err
 	})
 	flag.Func("app", "add an OIDC app `clientID[:clientSecret]` (repeatable; no secret: a public client)", func(v string) error {
@@ -67,11 +66,19 @@ func run() error {
 		if id == "" {
 			return errors.New("want clientID[:clientSecret]")
 		}
-		apps = append(apps, oktasim.ClientSpec{ClientID: id, ClientSecret: secret})
+		contents.apps = append(contents.apps, oktasim.ClientSpec{ClientID: id, ClientSecret: secret})
 		return nil
 	})
 	flag.Func("app-redirect-uri", "a sign-in redirect `URI` of every --app, for authorization_code (repeatable)", func(v string) error {
-		redirects = append(redirects, v)
+		contents.redirects = append(contents.redirects, v)
+		return nil
+	})
+	flag.Func("app-grant-type", "a grant `type` every --app may use, e.g. refresh_token (repeatable; default: the simulator's)", func(v string) error {
+		contents.grantTypes = append(contents.grantTypes, v)
+		return nil
+	})
+	flag.Func("scope", "define a custom `scope` on the default authorization server (repeatable); token requests may name no other", func(v string) error {
+		contents.scopes = append(contents.scopes, v)
 		return nil
 	})
 	flag.Parse()
@@ -94,16 +101,8 @@ func run() error {
 		opts.HookClient = client
 	}
 	sim := oktasim.New(opts)
-	for _, u := range users {
-		if _, err := sim.AddUser(u); err != nil {
-			return err
-		}
-	}
-	for _, app := range apps {
-		app.RedirectURIs = redirects
-		if err := sim.AddClient(app); err != nil {
-			return err
-		}
+	if err := contents.populate(sim); err != nil {
+		return err
 	}
 	if *clientID != "" {
 		key, err := readPublicKey(*pubKey)
@@ -134,6 +133,35 @@ func run() error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
+}
+
+// orgContents is what the flags add to the simulated org.
+type orgContents struct {
+	users      []oktasim.UserSpec
+	apps       []oktasim.ClientSpec
+	redirects  []string // of every app
+	grantTypes []string // of every app; none: the simulator's defaults
+	scopes     []string // custom scopes of the default authorization server
+}
+
+func (o orgContents) populate(sim *oktasim.Sim) error {
+	for _, sc := range o.scopes {
+		if err := sim.AddScope(oktasim.DefaultAuthServerID, sc); err != nil {
+			return fmt.Errorf("--scope %s: %w", sc, err)
+		}
+	}
+	for _, u := range o.users {
+		if _, err := sim.AddUser(u); err != nil {
+			return err
+		}
+	}
+	for _, app := range o.apps {
+		app.RedirectURIs, app.GrantTypes = o.redirects, o.grantTypes
+		if err := sim.AddClient(app); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // parseUser parses login:password[:firstName[:lastName]].

@@ -5,6 +5,9 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,5 +92,53 @@ func TestHookClient(t *testing.T) {
 	}
 	if _, err := hookClient(junk); err == nil || !strings.Contains(err.Error(), "no PEM") {
 		t.Errorf("junk: %v", err)
+	}
+}
+
+// TestPopulate: --scope defines custom scopes token requests may then name, and --app-grant-type
+// sets the grants of every app.
+func TestPopulate(t *testing.T) {
+	cases := map[string]struct {
+		contents orgContents
+		form     url.Values
+		want     int
+		wantErr  bool
+	}{
+		"defined custom scope": {
+			contents: orgContents{users: []oktasim.UserSpec{{Login: "a@example.com", Password: "pw"}}, apps: []oktasim.ClientSpec{{ClientID: "0oaapp"}}, scopes: []string{"patients.read"}},
+			form:     url.Values{"scope": {"openid patients.read"}}, want: http.StatusOK,
+		},
+		"undefined custom scope": {
+			contents: orgContents{users: []oktasim.UserSpec{{Login: "a@example.com", Password: "pw"}}, apps: []oktasim.ClientSpec{{ClientID: "0oaapp"}}},
+			form:     url.Values{"scope": {"openid patients.read"}}, want: http.StatusBadRequest,
+		},
+		"app grant types": {
+			contents: orgContents{users: []oktasim.UserSpec{{Login: "a@example.com", Password: "pw"}}, apps: []oktasim.ClientSpec{{ClientID: "0oaapp"}}, grantTypes: []string{oktasim.GrantRefreshToken}},
+			form:     url.Values{"scope": {"openid"}}, want: http.StatusBadRequest, // password is no longer allowed
+		},
+		"invalid scope": {contents: orgContents{scopes: []string{"a b"}}, wantErr: true},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			sim := oktasim.New(oktasim.Options{})
+			err := tc.contents.populate(sim)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("populate = %v, want error: %t", err, tc.wantErr)
+			}
+			if tc.wantErr {
+				return
+			}
+			form := url.Values{"grant_type": {"password"}, "client_id": {"0oaapp"}, "username": {"a@example.com"}, "password": {"pw"}}
+			for k, v := range tc.form {
+				form[k] = v
+			}
+			r := httptest.NewRequest(http.MethodPost, "http://org.example/oauth2/default/v1/token", strings.NewReader(form.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			w := httptest.NewRecorder()
+			sim.ServeHTTP(w, r)
+			if w.Code != tc.want {
+				t.Errorf("token = %d %s, want %d", w.Code, w.Body, tc.want)
+			}
+		})
 	}
 }

@@ -172,6 +172,9 @@ func (s *Sim) authorize(w http.ResponseWriter, r *http.Request, p params) {
 	case len(scopes) == 0:
 		fail("invalid_scope", descNoScope)
 		return
+	case s.org.hasUndefinedScope(as.ID, scopes):
+		fail("invalid_scope", descUndefinedScope)
+		return
 	case challenge == "" && client.public():
 		fail("invalid_request", descNoPKCE)
 		return

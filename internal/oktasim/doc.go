@@ -47,6 +47,8 @@
 //     GET /oauth2/{id}/v1/userinfo (Bearer access token, errors in WWW-Authenticate), GET and
 //     POST /oauth2/{id}/v1/logout (id_token_hint, post_logout_redirect_uri of the app), all
 //     listed in the discovery documents (oidc.go).
+//   - Scopes: the OpenID Connect scopes and the custom scopes of the authorization server
+//     (AddScope); a request naming any other gets invalid_scope, not a token.
 //   - Policy evaluation: ACTIVE policies in priority order that include the client (or
 //     ALL_CLIENTS), in each the first ACTIVE rule whose grant types, scopes (all requested
 //     ones covered, * covers any) and people (users, groups, EVERYONE; ignored without an end

@@ -73,6 +73,7 @@ const (
 	descBadCredentials    = "The credentials provided were invalid."
 	descUnsupportedGrant  = "The authorization grant type is not supported by the authorization server."
 	descNoScope           = "The authorization server resource does not have any configured default scopes, 'scope' must be provided."
+	descUndefinedScope    = "One or more scopes are not configured for the authorization server resource."
 	descPolicyFailed      = "Policy evaluation failed for this request, please check the policy configurations."
 	descHookErrorFallback = "The callback service returned an error"
 )
@@ -161,6 +162,9 @@ func (s *Sim) parseTokenRequest(r *http.Request, as AuthServer) (*tokenRequest, 
 		scopes: uniqueFields(r.Form.Get("scope"))}
 	if len(req.scopes) == 0 && grant != GrantAuthorizationCode && grant != GrantRefreshToken { // both carry their scopes
 		return nil, &oauthError{http.StatusBadRequest, "invalid_scope", descNoScope}
+	}
+	if s.org.hasUndefinedScope(as.ID, req.scopes) {
+		return nil, &oauthError{http.StatusBadRequest, "invalid_scope", descUndefinedScope}
 	}
 	switch grant {
 	case GrantClientCredentials:

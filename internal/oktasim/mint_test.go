@@ -88,6 +88,9 @@ func reply(body string) http.HandlerFunc {
 	}
 }
 
+// testCustomScopes are the custom scopes newMintEnv defines on the default authorization server.
+var testCustomScopes = []string{"api", "api:read", "patients.read"}
+
 // mintEnv is an org with a patient, a public and a confidential client, and the test hook on
 // the default rule.
 type mintEnv struct {
@@ -111,6 +114,11 @@ func newMintEnvWith(t *testing.T, opts Options) *mintEnv {
 	hook := newTestHook(t)
 	opts.Token, opts.HookClient, opts.HookTimeout = token, hook.srv.Client(), testTimeout
 	s := New(opts)
+	for _, sc := range testCustomScopes {
+		if err := s.AddScope(DefaultAuthServerID, sc); err != nil {
+			t.Fatal(err)
+		}
+	}
 	u, err := s.AddUser(UserSpec{Login: patientLogin, Password: patientPass, FirstName: "Alice", LastName: "Liddell", Locale: "en", TimeZone: "Europe/London"})
 	if err != nil {
 		t.Fatal(err)
@@ -831,6 +839,7 @@ func TestMintRuleSelection(t *testing.T) {
 			}
 			_ = s.AddClient(ClientSpec{ClientID: publicApp})
 			_ = s.AddClient(ClientSpec{ClientID: serviceApp, ClientSecret: serviceKey})
+			_ = s.AddScope(DefaultAuthServerID, "api")
 			// Replace the default policy.
 			def, _ := s.PolicyByName(DefaultAuthServerID, DefaultPolicyName)
 			if err := s.org.deletePolicy(DefaultAuthServerID, def.ID); err != nil {

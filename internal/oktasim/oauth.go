@@ -173,7 +173,7 @@ func (o *oauthState) issue(form map[string][]string, tokenURL string, now time.T
 	}
 	for _, sc := range scopes {
 		if !slices.Contains(app.Scopes, sc) {
-			return nil, &oauthError{http.StatusBadRequest, "invalid_scope", "One or more scopes are not configured for the authorization server resource."}
+			return nil, &oauthError{http.StatusBadRequest, "invalid_scope", descUndefinedScope}
 		}
 	}
 

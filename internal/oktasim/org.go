@@ -2,8 +2,10 @@ package oktasim
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 )
 
 // org is the state of one simulated Okta org: inline hooks (secrets included) and authorization
@@ -24,6 +26,7 @@ type org struct {
 type serverState struct {
 	AuthServer
 	policies []*policyState // priority order
+	scopes   []string       // custom scopes, besides the OpenID Connect ones every server has
 }
 
 type policyState struct {
@@ -260,6 +263,44 @@ func (o *org) addServerLocked(spec AuthServerSpec) *serverState {
 	s.Audiences = slices.Clone(spec.Audiences)
 	o.servers = append(o.servers, s)
 	return s
+}
+
+// ---- scopes
+
+// addScope defines a custom scope on an authorization server.
+func (o *org) addScope(authServerID, name string) *Error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	srv, err := o.serverLocked(authServerID)
+	if err != nil {
+		return err
+	}
+	v := &validation{}
+	switch {
+	case name == "" || strings.IndexFunc(name, unicode.IsSpace) >= 0:
+		v.add("name", "A scope name is required and cannot contain whitespace")
+	case slices.Contains(oidcScopes, name) || slices.Contains(srv.scopes, name):
+		v.add("name", "An object with this field already exists in the current organization")
+	}
+	if err := v.err(); err != nil {
+		return err
+	}
+	srv.scopes = append(srv.scopes, name)
+	return nil
+}
+
+// hasUndefinedScope reports whether the authorization server defines some of scopes neither as
+// an OpenID Connect scope nor as one of its custom scopes.
+func (o *org) hasUndefinedScope(authServerID string, scopes []string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	srv, err := o.serverLocked(authServerID)
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(scopes, func(sc string) bool {
+		return !slices.Contains(oidcScopes, sc) && !slices.Contains(srv.scopes, sc)
+	})
 }
 
 // ---- policies

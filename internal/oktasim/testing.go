@@ -71,6 +71,13 @@ func (s *Sim) AddAuthServer(spec AuthServerSpec) (AuthServer, error) {
 	return as, asError(err)
 }
 
+// AddScope defines a custom scope on an authorization server, as an admin would in the Okta
+// console. Token requests may name only the OpenID Connect scopes and the custom scopes
+// defined; any other is invalid_scope.
+func (s *Sim) AddScope(authServerID, name string) error {
+	return asError(s.org.addScope(authServerID, name))
+}
+
 // Policies returns the policies of an authorization server in priority order.
 func (s *Sim) Policies(authServerID string) ([]Policy, error) {
 	p, err := s.org.Policies(authServerID)
