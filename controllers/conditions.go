@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"fmt"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -57,6 +59,12 @@ func setReady(th *v1.TokenHook) {
 		}
 		if c.Status != metav1.ConditionTrue {
 			setFalse(th, v1.ConditionReady, v1.ReasonNotReady, t+" is "+string(c.Status)+": "+c.Message)
+			return
+		}
+		if c.ObservedGeneration != th.Generation {
+			// True, but for a spec that is no longer the current one.
+			setFalse(th, v1.ConditionReady, v1.ReasonNotReady, fmt.Sprintf("%s was last confirmed for generation %d, not the current %d",
+				t, c.ObservedGeneration, th.Generation))
 			return
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 
 	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
 	"github.com/tokenhook/tokenhook/hookserver/protocol"
@@ -53,6 +54,9 @@ func (r *TokenHookReconciler) checkRoute(ctx context.Context, th *v1.TokenHook, 
 	}
 	fp := routeFingerprint(th, hook.ID, auth, hs)
 	if auth.next.routeVerified == fp && isTrue(th, cond) {
+		// Proven for this route already: confirm it for this generation.
+		c := meta.FindStatusCondition(th.Status.Conditions, cond)
+		setTrue(th, cond, c.Reason, c.Message)
 		return nil
 	}
 	nonce, err := newNonce()

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -311,6 +313,28 @@ func hooksNamed(name string) []oktasim.Hook {
 var laggingDeployments sync.Map // client.ObjectKey -> *appsv1.Deployment
 
 type laggingClient struct{ client.Client }
+
+// failingApplies makes the controller's applies of Deployments in a
+// namespace fail with the error stored for it, as an RBAC rule that forbids
+// them, or an API server in trouble, would.
+var failingApplies sync.Map // namespace -> error
+
+func (c laggingClient) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+	if raw, err := json.Marshal(obj); err == nil {
+		var head struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Namespace string `json:"namespace"`
+			} `json:"metadata"`
+		}
+		if json.Unmarshal(raw, &head) == nil && head.Kind == "Deployment" {
+			if err, ok := failingApplies.Load(head.Metadata.Namespace); ok {
+				return err.(error)
+			}
+		}
+	}
+	return c.Client.Apply(ctx, obj, opts...)
+}
 
 func (c laggingClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 	if d, ok := obj.(*appsv1.Deployment); ok {

@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
@@ -163,15 +164,18 @@ func (r *TokenHookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
 		}
 	}
-	// The clean-up needs the credentials: they are protected as early.
-	if err := r.protectCredentials(ctx, th); err != nil {
-		return ctrl.Result{}, err
-	}
-
 	orig := th.DeepCopy()
 	defer func() {
-		th.Status.ObservedGeneration = th.Generation
+		// Status says what this reconcile achieved, never more: a failed
+		// one neither advances observedGeneration nor leaves Ready True.
+		if err == nil {
+			th.Status.ObservedGeneration = th.Generation
+		}
 		setReady(th)
+		if msg, failed := kubernetesFailure(err); failed {
+			setFalse(th, v1.ConditionReady, v1.ReasonKubernetesAPIError, msg)
+			r.event(th, corev1.EventTypeWarning, v1.ReasonKubernetesAPIError, "Reconcile", "%s", msg)
+		}
 		if equality.Semantic.DeepEqual(orig.Status, th.Status) {
 			return
 		}
@@ -179,6 +183,11 @@ func (r *TokenHookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			err = errors.Join(err, fmt.Errorf("update status: %w", perr))
 		}
 	}()
+
+	// The clean-up needs the credentials: they are protected as early.
+	if err := r.protectCredentials(ctx, th); err != nil {
+		return ctrl.Result{}, err
+	}
 
 	if th.Spec.Suspend {
 		return ctrl.Result{}, nil
@@ -226,6 +235,17 @@ func (r *TokenHookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		next = auth.requeueIn
 	}
 	return ctrl.Result{RequeueAfter: next}, nil
+}
+
+// kubernetesFailure says whether err came from the Kubernetes API (Okta's
+// failures have their own conditions), and how to report it: the message
+// of a Forbidden error names the verb and resource the role lacks.
+func kubernetesFailure(err error) (string, bool) {
+	var status apierrors.APIStatus
+	if err == nil || !errors.As(err, &status) {
+		return "", false
+	}
+	return fmt.Sprintf("a Kubernetes API call failed, retrying with backoff: %v", err), true
 }
 
 // finalize cleans up Okta (unless the policy is Orphan) and releases the

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,11 +11,14 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -893,5 +897,76 @@ spec:
 	if th.Generation != 1 || th.Status.ObservedGeneration != 1 {
 		t.Errorf("generation %d, observedGeneration %d after the operator's writes; want 1 and 1 (nobody edited the spec)",
 			th.Generation, th.Status.ObservedGeneration)
+	}
+}
+
+// TestFailedReconcileClaimsNothing: while every reconcile of a new
+// generation fails on a Kubernetes call, status keeps the last generation
+// it achieved, Ready is False naming the failure, and an event says so; a
+// later success clears it.
+func TestFailedReconcileClaimsNothing(t *testing.T) {
+	cases := map[string]struct {
+		err  error
+		want string // in the Ready message
+	}{
+		"a forbidden call": {
+			err: apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "clinic-hookserver",
+				errors.New(`User "system:serviceaccount:tokenhook-system:tokenhook" cannot patch resource "deployments" in API group "apps"`)),
+			want: `cannot patch resource "deployments"`,
+		},
+		"an API server error": {
+			err:  apierrors.NewInternalError(errors.New("etcdserver: request timed out")),
+			want: "etcdserver: request timed out",
+		},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t)
+			ctx := context.Background()
+			f.create(f.tokenHook("clinic"))
+			f.waitReady("clinic")
+
+			failingApplies.Store(f.ns, c.err)
+			t.Cleanup(func() { failingApplies.Delete(f.ns) })
+			th := f.get("clinic")
+			before := th.DeepCopy()
+			th.Spec.HookServer.Replicas = ptr.To[int32](3)
+			if err := k8s.Patch(ctx, th, client.MergeFrom(before)); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 20*time.Second, func() error {
+				got := f.get("clinic")
+				ready := meta.FindStatusCondition(got.Status.Conditions, v1.ConditionReady)
+				if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != v1.ReasonKubernetesAPIError ||
+					!strings.Contains(ready.Message, c.want) {
+					return fmt.Errorf("Ready = %+v, want False/%s naming %q", ready, v1.ReasonKubernetesAPIError, c.want)
+				}
+				if got.Status.ObservedGeneration != 1 {
+					return fmt.Errorf("observedGeneration = %d, want 1: generation %d was never reconciled", got.Status.ObservedGeneration, got.Generation)
+				}
+				return nil
+			})
+			eventually(t, 20*time.Second, func() error {
+				var events eventsv1.EventList
+				if err := k8s.List(ctx, &events, client.InNamespace(f.ns)); err != nil {
+					return err
+				}
+				for _, e := range events.Items {
+					if e.Reason == v1.ReasonKubernetesAPIError && e.Type == corev1.EventTypeWarning && strings.Contains(e.Note, c.want) {
+						return nil
+					}
+				}
+				return fmt.Errorf("no Warning event %s naming %q", v1.ReasonKubernetesAPIError, c.want)
+			})
+
+			failingApplies.Delete(f.ns)
+			eventually(t, 30*time.Second, func() error {
+				got := f.get("clinic")
+				if !isTrue(got, v1.ConditionReady) || got.Status.ObservedGeneration != got.Generation {
+					return fmt.Errorf("not Ready for generation %d after the failure cleared: %v", got.Generation, got.Status.Conditions)
+				}
+				return nil
+			})
+		})
 	}
 }

@@ -353,6 +353,7 @@ const (
 	ReasonWaiting            = "Waiting"            // waiting on an earlier stage
 	ReasonReady              = "Ready"              // every condition is True
 	ReasonNotReady           = "NotReady"           // some condition is not True
+	ReasonKubernetesAPIError = "KubernetesAPIError" // a call to the Kubernetes API failed (forbidden, or a server error); retrying with backoff
 )
 
 // TokenHookStatus is what the operator observed.
