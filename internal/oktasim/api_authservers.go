@@ -8,14 +8,30 @@ import "net/http"
 func (s *Sim) listAuthServers(w http.ResponseWriter, r *http.Request, _ params) {
 	out := []authServerOut{}
 	for _, as := range s.org.AuthServers() {
-		out = append(out, renderAuthServer(baseURL(r), as))
+		sk, err := s.mint.keys.get(as.ID)
+		if err != nil {
+			s.serverError(w, err)
+			return
+		}
+		out = append(out, renderAuthServer(baseURL(r), as, sk.credentials()))
 	}
 	s.writeJSON(w, http.StatusOK, out)
 }
 
+// getAuthServer answers the server with credentials.signing, whose kid is the key its JWKS
+// serves and its tokens carry.
 func (s *Sim) getAuthServer(w http.ResponseWriter, r *http.Request, p params) {
-	as, err := s.org.AuthServer(p["authServerId"])
-	s.writeResult(w, http.StatusOK, renderAuthServer(baseURL(r), as), err)
+	as, apiErr := s.org.AuthServer(p["authServerId"])
+	if apiErr != nil {
+		s.writeError(w, apiErr)
+		return
+	}
+	sk, err := s.mint.keys.get(as.ID)
+	if err != nil {
+		s.serverError(w, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, renderAuthServer(baseURL(r), as, sk.credentials()))
 }
 
 // ---- policies

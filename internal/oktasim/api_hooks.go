@@ -20,7 +20,7 @@ func (s *Sim) listHooks(w http.ResponseWriter, r *http.Request, _ params) {
 	}
 	out := []hookOut{}
 	for _, h := range s.org.Hooks(typ) {
-		out = append(out, renderHook(baseURL(r), h))
+		out = append(out, s.hookBody(r, h))
 	}
 	s.writeJSON(w, http.StatusOK, out)
 }
@@ -33,12 +33,12 @@ func (s *Sim) createHook(w http.ResponseWriter, r *http.Request, _ params) {
 	}
 	h, err := s.org.createHook(in.spec())
 	// Okta answers a create with 200, not 201.
-	s.writeResult(w, http.StatusOK, renderHook(baseURL(r), h), err)
+	s.writeResult(w, http.StatusOK, s.hookBody(r, h), err)
 }
 
 func (s *Sim) getHook(w http.ResponseWriter, r *http.Request, p params) {
 	h, err := s.org.Hook(p["inlineHookId"])
-	s.writeResult(w, http.StatusOK, renderHook(baseURL(r), h), err)
+	s.writeResult(w, http.StatusOK, s.hookBody(r, h), err)
 }
 
 func (s *Sim) replaceHook(w http.ResponseWriter, r *http.Request, p params) {
@@ -48,7 +48,12 @@ func (s *Sim) replaceHook(w http.ResponseWriter, r *http.Request, p params) {
 		return
 	}
 	h, err := s.org.replaceHook(p["inlineHookId"], in.spec())
-	s.writeResult(w, http.StatusOK, renderHook(baseURL(r), h), err)
+	s.writeResult(w, http.StatusOK, s.hookBody(r, h), err)
+}
+
+// hookBody is the API representation of a hook.
+func (s *Sim) hookBody(r *http.Request, h Hook) hookOut {
+	return renderHook(baseURL(r), h, s.org.hookInUse(h.ID))
 }
 
 func (s *Sim) deleteHook(w http.ResponseWriter, _ *http.Request, p params) {
@@ -57,12 +62,12 @@ func (s *Sim) deleteHook(w http.ResponseWriter, _ *http.Request, p params) {
 
 func (s *Sim) activateHook(w http.ResponseWriter, r *http.Request, p params) {
 	h, err := s.org.setHookStatus(p["inlineHookId"], StatusActive)
-	s.writeResult(w, http.StatusOK, renderHook(baseURL(r), h), err)
+	s.writeResult(w, http.StatusOK, s.hookBody(r, h), err)
 }
 
 func (s *Sim) deactivateHook(w http.ResponseWriter, r *http.Request, p params) {
 	h, err := s.org.setHookStatus(p["inlineHookId"], StatusInactive)
-	s.writeResult(w, http.StatusOK, renderHook(baseURL(r), h), err)
+	s.writeResult(w, http.StatusOK, s.hookBody(r, h), err)
 }
 
 // executeHook is POST /api/v1/inlineHooks/{id}/execute (SPEC 4): Okta sends the body through the

@@ -9,7 +9,15 @@
 //     at most Options.HookLimit hooks.
 //   - /api/v1/authorizationServers/{id} with its policies and rules: list, get, create (201), full
 //     PUT, delete, lifecycle (204, no body). Priorities stay contiguous from 1. Rule PUTs accept
-//     null lifetimes (SDK v2 sends them) and apply Okta's defaults.
+//     null lifetimes (SDK v2 sends them) and apply Okta's defaults. Authorization servers carry
+//     credentials.signing (kid, rotationMode AUTO, lastRotated, nextRotation), the kid their
+//     JWKS serves.
+//   - Validation as the management OpenAPI (dist/current/management-minimal.yaml) states it: a
+//     rule's type is required (RESOURCE_ACCESS), access token lifetime 5 to 1440 minutes,
+//     refresh window 10 to 2,628,000, grant types of the GrantType enum, status and type enums.
+//   - _links only where they work: execute on ACTIVE hooks with an HTTP channel, delete on
+//     INACTIVE hooks no rule uses; GET /api/v1/users/{id}/groups and /factors, which the hook
+//     event links to.
 //   - Okta error bodies and codes (E0000001 validation, E0000003 malformed body, E0000006,
 //     E0000007 not found, E0000011 invalid token, E0000047 rate limit) with Content-Type
 //     application/json;charset=UTF-8; X-Rate-Limit-* and X-Okta-Request-Id on every response; an

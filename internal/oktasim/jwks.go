@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -17,13 +18,15 @@ import (
 // first use, its kid the key's RFC 7638 thumbprint.
 
 type signingKey struct {
-	jwk    jose.JSONWebKey // the private key
-	signer jose.Signer
+	jwk     jose.JSONWebKey // the private key
+	signer  jose.Signer
+	created time.Time // credentials.signing.lastRotated
 }
 
 type keyRing struct {
 	mu   sync.Mutex
 	keys map[string]*signingKey // by authorization server ID
+	now  func() time.Time
 }
 
 func (k *keyRing) get(authServerID string) (*signingKey, error) {
@@ -46,9 +49,29 @@ func (k *keyRing) get(authServerID string) (*signingKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oktasim: signing key: %w", err)
 	}
-	sk := &signingKey{jwk: jwk, signer: signer}
+	sk := &signingKey{jwk: jwk, signer: signer, created: k.now().UTC().Truncate(time.Millisecond)}
 	k.keys[authServerID] = sk
 	return sk, nil
+}
+
+// keyRotationPeriod is how long Okta's AUTO rotation keeps a signing key: nextRotation is 90
+// days after lastRotated in the management API's examples.
+const keyRotationPeriod = 90 * 24 * time.Hour
+
+// signingCredentials is credentials.signing of an authorization server, as Okta returns it.
+type signingCredentials struct {
+	RotationMode string `json:"rotationMode"`
+	LastRotated  string `json:"lastRotated"`
+	NextRotation string `json:"nextRotation"`
+	KID          string `json:"kid"`
+	Use          string `json:"use"`
+}
+
+// credentials describes the key, which the simulator never rotates: nextRotation is when Okta
+// would.
+func (sk *signingKey) credentials() signingCredentials {
+	return signingCredentials{RotationMode: "AUTO", LastRotated: formatTime(sk.created),
+		NextRotation: formatTime(sk.created.Add(keyRotationPeriod)), KID: sk.jwk.KeyID, Use: "sig"}
 }
 
 // sign returns the compact JWS of payload, with header {"alg":"RS256","kid":…} like Okta's.

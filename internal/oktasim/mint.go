@@ -32,6 +32,7 @@ type mintState struct {
 	keys        *keyRing
 	ids         *idSource
 	idpID       string // the org's Okta identity provider, in sessions and ID tokens
+	everyoneID  string // the built-in Everyone group
 	hookClient  *http.Client
 	hookTimeout time.Duration
 	hookCalls   hookCallLog
@@ -39,7 +40,7 @@ type mintState struct {
 	tokens      *tokenState
 }
 
-func newMintState(opts Options) *mintState {
+func newMintState(opts Options, now func() time.Time) *mintState {
 	ids := newIDSource(opts.Seed, "mint")
 	client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	if opts.HookClient != nil {
@@ -54,9 +55,10 @@ func newMintState(opts Options) *mintState {
 	}
 	return &mintState{
 		dir:         &directory{},
-		keys:        &keyRing{keys: map[string]*signingKey{}},
+		keys:        &keyRing{keys: map[string]*signingKey{}, now: now},
 		ids:         ids,
 		idpID:       ids.id(prefixIdP),
+		everyoneID:  newIDSource(opts.Seed, "everyone").id(prefixGroup), // its own stream: other IDs stay as they were
 		hookClient:  client,
 		hookTimeout: timeout,
 		flows:       newFlows(),

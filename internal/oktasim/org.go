@@ -182,6 +182,13 @@ func (o *org) removeHookLocked(id string) bool {
 	return len(o.hooks) < n
 }
 
+// hookInUse reports whether a rule names the hook, which then cannot be deleted.
+func (o *org) hookInUse(id string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.ruleUsingHookLocked(id) != nil
+}
+
 func (o *org) ruleUsingHookLocked(hookID string) *Rule {
 	for _, s := range o.servers {
 		for _, p := range s.policies {
@@ -351,7 +358,7 @@ func (o *org) createPolicy(authServerID string, spec PolicySpec) (Policy, *Error
 	if err != nil {
 		return Policy{}, err
 	}
-	if err := validatePolicy(&spec, true); err != nil {
+	if err := validatePolicy(&spec); err != nil {
 		return Policy{}, err
 	}
 	return o.insertPolicyLocked(s, spec).clone(), nil
@@ -376,7 +383,7 @@ func (o *org) replacePolicy(authServerID, policyID string, spec PolicySpec) (Pol
 	if err != nil {
 		return Policy{}, err
 	}
-	if err := validatePolicy(&spec, false); err != nil {
+	if err := validatePolicy(&spec); err != nil {
 		return Policy{}, err
 	}
 	want := spec.Priority
@@ -471,7 +478,7 @@ func (o *org) createRule(authServerID, policyID string, spec RuleSpec) (Rule, *E
 	if err != nil {
 		return Rule{}, err
 	}
-	if err := o.validateRuleLocked(&spec, true); err != nil {
+	if err := o.validateRuleLocked(&spec); err != nil {
 		return Rule{}, err
 	}
 	return o.insertRuleLocked(s, p, spec).clone(), nil
@@ -498,7 +505,7 @@ func (o *org) replaceRule(authServerID, policyID, ruleID string, spec RuleSpec) 
 	if err != nil {
 		return Rule{}, err
 	}
-	if err := o.validateRuleLocked(&spec, false); err != nil {
+	if err := o.validateRuleLocked(&spec); err != nil {
 		return Rule{}, err
 	}
 	want := spec.Priority

@@ -17,6 +17,9 @@ const (
 	EndpointDeactivateHook = "POST /api/v1/inlineHooks/{inlineHookId}/lifecycle/deactivate"
 	EndpointExecuteHook    = "POST /api/v1/inlineHooks/{inlineHookId}/execute"
 
+	EndpointListUserGroups  = "GET /api/v1/users/{userId}/groups"
+	EndpointListUserFactors = "GET /api/v1/users/{userId}/factors"
+
 	EndpointListAuthServers = "GET /api/v1/authorizationServers"
 	EndpointGetAuthServer   = "GET /api/v1/authorizationServers/{authServerId}"
 
@@ -63,6 +66,7 @@ const (
 const (
 	scopeHooks       = "okta.inlineHooks"
 	scopeAuthServers = "okta.authorizationServers"
+	scopeUsers       = "okta.users"
 )
 
 type handlerFunc func(s *Sim, w http.ResponseWriter, r *http.Request, p params)
@@ -123,6 +127,9 @@ func routes() []route {
 		newRoute(EndpointActivateHook, scopeHooks, (*Sim).activateHook),
 		newRoute(EndpointDeactivateHook, scopeHooks, (*Sim).deactivateHook),
 		newRoute(EndpointExecuteHook, scopeHooks, (*Sim).executeHook),
+
+		newRoute(EndpointListUserGroups, scopeUsers, (*Sim).listUserGroups),
+		newRoute(EndpointListUserFactors, scopeUsers, (*Sim).listUserFactors),
 
 		newRoute(EndpointListAuthServers, scopeAuthServers, (*Sim).listAuthServers),
 		newRoute(EndpointGetAuthServer, scopeAuthServers, (*Sim).getAuthServer),

@@ -42,6 +42,7 @@ func TestRuleValidation(t *testing.T) {
 		body   string
 		status int
 		field  string
+		window int // of a created rule; 0: the default
 	}{
 		"null lifetimes get defaults": {body: ruleBody, status: 201},
 		"no actions at all": {body: strings.Replace(ruleBody, `,
@@ -53,7 +54,13 @@ func TestRuleValidation(t *testing.T) {
 		"refresh below access":     {body: strings.Replace(ruleBody, lifetimes, `"accessTokenLifetimeMinutes":60,"refreshTokenLifetimeMinutes":30,"refreshTokenWindowMinutes":20`, 1), status: 400, field: "actions.token.refreshTokenLifetimeMinutes"},
 		"no name":                  {body: strings.Replace(ruleBody, `"name":"R",`, "", 1), status: 400, field: "name"},
 		"wrong type":               {body: strings.Replace(ruleBody, "RESOURCE_ACCESS", "SIGN_ON", 1), status: 400, field: "type"},
-		"no conditions":            {body: `{"name":"R"}`, status: 400, field: "conditions"},
+		"no conditions":            {body: `{"type":"RESOURCE_ACCESS","name":"R"}`, status: 400, field: "conditions"},
+		"no type":                  {body: strings.Replace(ruleBody, `"type":"RESOURCE_ACCESS",`, "", 1), status: 400, field: "type"},
+		"window of 10 minutes":     {body: strings.Replace(ruleBody, lifetimes, `"refreshTokenWindowMinutes":10`, 1), status: 201, window: 10},
+		"window of 9 minutes":      {body: strings.Replace(ruleBody, lifetimes, `"refreshTokenWindowMinutes":9`, 1), status: 400, field: "actions.token.refreshTokenWindowMinutes"},
+		"window over five years":   {body: strings.Replace(ruleBody, lifetimes, `"refreshTokenWindowMinutes":2628001`, 1), status: 400, field: "actions.token.refreshTokenWindowMinutes"},
+		"access lifetime of 1441":  {body: strings.Replace(ruleBody, `"accessTokenLifetimeMinutes":null`, `"accessTokenLifetimeMinutes":1441`, 1), status: 400, field: "actions.token.accessTokenLifetimeMinutes"},
+		"a grant of the enum":      {body: strings.Replace(ruleBody, `"authorization_code"`, `"urn:openid:params:grant-type:ciba"`, 1), status: 201},
 		"unknown grant type":       {body: strings.Replace(ruleBody, "authorization_code", "magic", 1), status: 400, field: "conditions.grantTypes.include"},
 		"no scopes":                {body: strings.Replace(ruleBody, `"scopes":{"include":["openid"]}`, `"scopes":{}`, 1), status: 400, field: "conditions.scopes.include"},
 		"bad status":               {body: strings.Replace(ruleBody, `"name":"R",`, `"name":"R","status":"ON",`, 1), status: 400, field: "status"},
@@ -68,8 +75,12 @@ func TestRuleValidation(t *testing.T) {
 			if tc.status == 201 {
 				r := decodeJSON[ruleOut](t, w)
 				tok := r.Actions.Token
-				if tok.AccessTokenLifetimeMinutes != 60 || tok.RefreshTokenLifetimeMinutes != 0 || tok.RefreshTokenWindowMinutes != 10080 {
-					t.Errorf("lifetimes %+v, want the defaults 60/0/10080", tok)
+				window := tc.window
+				if window == 0 {
+					window = DefaultRefreshTokenWindowMinutes
+				}
+				if tok.AccessTokenLifetimeMinutes != 60 || tok.RefreshTokenLifetimeMinutes != 0 || tok.RefreshTokenWindowMinutes != window {
+					t.Errorf("lifetimes %+v, want 60/0/%d", tok, window)
 				}
 				return
 			}
@@ -97,7 +108,17 @@ func TestRulePutIsFullReplace(t *testing.T) {
 	}
 	// A PUT without actions: the hook goes, lifetimes fall back to defaults, status and
 	// priority stay.
-	w := call(t, s, http.MethodPut, rulesPath(p)+"/"+r.ID, `{"name":"R2","conditions":{"people":{"groups":{"include":["EVERYONE"]}},"grantTypes":{"include":["client_credentials"]},"scopes":{"include":["*"]}},"status":"ACTIVE"}`)
+	put := `{"type":"RESOURCE_ACCESS","name":"R2","conditions":{"people":{"groups":{"include":["EVERYONE"]}},"grantTypes":{"include":["client_credentials"]},"scopes":{"include":["*"]}},"status":"ACTIVE"}`
+	// type is required on a replace too, and status must be of the enum though it is kept.
+	for name, bad := range map[string]string{
+		"no type":    strings.Replace(put, `"type":"RESOURCE_ACCESS",`, "", 1),
+		"bad status": strings.Replace(put, `"status":"ACTIVE"`, `"status":"ON"`, 1),
+	} {
+		if w := call(t, s, http.MethodPut, rulesPath(p)+"/"+r.ID, bad); w.Code != http.StatusBadRequest {
+			t.Errorf("PUT with %s = %d %s, want 400", name, w.Code, w.Body)
+		}
+	}
+	w := call(t, s, http.MethodPut, rulesPath(p)+"/"+r.ID, `{"type":"RESOURCE_ACCESS","name":"R2","conditions":{"people":{"groups":{"include":["EVERYONE"]}},"grantTypes":{"include":["client_credentials"]},"scopes":{"include":["*"]}},"status":"ACTIVE"}`)
 	if w.Code != 200 {
 		t.Fatalf("PUT = %d %s", w.Code, w.Body)
 	}
@@ -254,5 +275,29 @@ func TestRulePriorities(t *testing.T) {
 	}
 	if got := order(); got != "b,c,Default Policy Rule" {
 		t.Errorf("order after DELETE %s", got)
+	}
+}
+
+// TestPolicyReplaceValidatesItsEnums: a policy PUT keeps the stored status, but a status or
+// type outside the enums is still refused.
+func TestPolicyReplaceValidatesItsEnums(t *testing.T) {
+	s := New(Options{Token: token})
+	p := defaultPolicy(t, s)
+	path := "/api/v1/authorizationServers/" + p.AuthServerID + "/policies/" + p.ID
+	good := `{"type":"OAUTH_AUTHORIZATION_POLICY","name":"P","description":"d","status":"ACTIVE","conditions":{"clients":{"include":["ALL_CLIENTS"]}}}`
+	cases := map[string]struct {
+		body   string
+		status int
+	}{
+		"valid":      {body: good, status: http.StatusOK},
+		"bad status": {body: strings.Replace(good, `"ACTIVE"`, `"ON"`, 1), status: http.StatusBadRequest},
+		"bad type":   {body: strings.Replace(good, "OAUTH_AUTHORIZATION_POLICY", "OKTA_SIGN_ON", 1), status: http.StatusBadRequest},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if w := call(t, s, http.MethodPut, path, tc.body); w.Code != tc.status {
+				t.Errorf("PUT = %d %s, want %d", w.Code, w.Body, tc.status)
+			}
+		})
 	}
 }

@@ -80,7 +80,7 @@ func New(opts Options) *Sim {
 		calls:  &callLog{},
 		oauth:  newOAuthState(),
 		reqIDs: newIDSource(opts.Seed, "requests"),
-		mint:   newMintState(opts),
+		mint:   newMintState(opts, now),
 	}
 }
 

@@ -162,7 +162,7 @@ func (s *Sim) UpdateRule(authServerID, policyID, ruleID string, fn func(*Rule)) 
 		return Rule{}, fmt.Errorf("oktasim: rule status must be ACTIVE or INACTIVE, got %q", spec.Status)
 	}
 	applyLifetimeDefaults(&spec.Token)
-	if err := o.validateRuleLocked(&spec, false); err != nil {
+	if err := o.validateRuleLocked(&spec); err != nil {
 		return Rule{}, err
 	}
 	want := spec.Priority

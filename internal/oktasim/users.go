@@ -254,6 +254,19 @@ func (d *directory) client(id string) (ClientSpec, bool) {
 	return ClientSpec{}, false
 }
 
+// groupsOf returns copies of the groups userID belongs to, GroupEveryone aside.
+func (d *directory) groupsOf(userID string) []Group {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []Group
+	for _, g := range d.groups {
+		if slices.Contains(g.UserIDs, userID) {
+			out = append(out, Group{ID: g.ID, Name: g.Name, UserIDs: slices.Clone(g.UserIDs)})
+		}
+	}
+	return out
+}
+
 // groupIDs returns the IDs of the groups userID belongs to, GroupEveryone first.
 func (d *directory) groupIDs(userID string) []string {
 	d.mu.Lock()

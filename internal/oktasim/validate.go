@@ -168,7 +168,7 @@ func validateStatus(v *validation, status string) {
 	}
 }
 
-func validatePolicy(spec *PolicySpec, create bool) *Error {
+func validatePolicy(spec *PolicySpec) *Error {
 	v := &validation{}
 	switch {
 	case strings.TrimSpace(spec.Name) == "":
@@ -188,22 +188,34 @@ func validatePolicy(spec *PolicySpec, create bool) *Error {
 	if spec.Priority < 0 {
 		v.add("priority", "Must be a positive number")
 	}
-	if create {
-		validateStatus(v, spec.Status)
-	}
+	// A replace keeps the stored status, but the value must still be one of the enum's.
+	validateStatus(v, spec.Status)
 	return v.err()
 }
 
+// grantTypes is the management API's GrantType enum.
 var grantTypes = []string{
-	"authorization_code", "implicit", "password", "client_credentials", "refresh_token",
-	"interaction_code",
-	"urn:ietf:params:oauth:grant-type:saml2-bearer",
-	"urn:ietf:params:oauth:grant-type:token-exchange",
+	"authorization_code", "client_credentials", "implicit", "interaction_code", "password", "refresh_token",
 	"urn:ietf:params:oauth:grant-type:device_code",
 	"urn:ietf:params:oauth:grant-type:jwt-bearer",
+	"urn:ietf:params:oauth:grant-type:saml2-bearer",
+	"urn:ietf:params:oauth:grant-type:token-exchange",
+	"urn:openid:params:grant-type:ciba",
 	"urn:okta:params:oauth:grant-type:otp",
 	"urn:okta:params:oauth:grant-type:oob",
+	"http://auth0.com/oauth/grant-type/mfa-otp",
+	"http://auth0.com/oauth/grant-type/mfa-oob",
 }
+
+// Bounds of a rule's token lifetimes (TokenAuthorizationServerPolicyRuleAction): access "The
+// minimum is five minutes. The maximum is one day."; window "The minimum is 10 minutes. The
+// maximum is five years (2,628,000 minutes)."
+const (
+	minAccessLifetimeMinutes = 5
+	maxAccessLifetimeMinutes = 1440
+	minRefreshWindowMinutes  = 10
+	maxRefreshWindowMinutes  = 2628000
+)
 
 func applyLifetimeDefaults(t *TokenActions) {
 	if t.AccessTokenLifetimeMinutes == 0 {
@@ -216,7 +228,7 @@ func applyLifetimeDefaults(t *TokenActions) {
 
 // validateRuleLocked checks a rule create or full replace. Lifetimes must already have their
 // defaults: the HTTP API fills them for null fields, the Go API for zero ones.
-func (o *org) validateRuleLocked(spec *RuleSpec, create bool) *Error {
+func (o *org) validateRuleLocked(spec *RuleSpec) *Error {
 	v := &validation{}
 	switch {
 	case strings.TrimSpace(spec.Name) == "":
@@ -227,9 +239,8 @@ func (o *org) validateRuleLocked(spec *RuleSpec, create bool) *Error {
 	if spec.Priority < 0 {
 		v.add("priority", "Must be a positive number")
 	}
-	if create {
-		validateStatus(v, spec.Status)
-	}
+	// A replace keeps the stored status, but the value must still be one of the enum's.
+	validateStatus(v, spec.Status)
 	c := spec.Conditions
 	if len(c.GrantTypes) == 0 {
 		v.add("conditions.grantTypes.include", "The field cannot be left blank")
@@ -247,15 +258,16 @@ func (o *org) validateRuleLocked(spec *RuleSpec, create bool) *Error {
 	}
 
 	t := spec.Token
-	if t.AccessTokenLifetimeMinutes < 5 || t.AccessTokenLifetimeMinutes > 1440 {
-		v.add("actions.token.accessTokenLifetimeMinutes", "Must be between 5 and 1440")
+	if t.AccessTokenLifetimeMinutes < minAccessLifetimeMinutes || t.AccessTokenLifetimeMinutes > maxAccessLifetimeMinutes {
+		v.add("actions.token.accessTokenLifetimeMinutes", "Must be between %d and %d", minAccessLifetimeMinutes, maxAccessLifetimeMinutes)
 	}
 	if t.RefreshTokenLifetimeMinutes != 0 && t.RefreshTokenLifetimeMinutes < t.AccessTokenLifetimeMinutes {
 		v.add("actions.token.refreshTokenLifetimeMinutes", "Must be 0 (unlimited) or at least the access token lifetime")
 	}
-	if t.RefreshTokenWindowMinutes < 5 || t.RefreshTokenWindowMinutes > 2628000 ||
+	if t.RefreshTokenWindowMinutes < minRefreshWindowMinutes || t.RefreshTokenWindowMinutes > maxRefreshWindowMinutes ||
 		(t.RefreshTokenLifetimeMinutes != 0 && t.RefreshTokenWindowMinutes > t.RefreshTokenLifetimeMinutes) {
-		v.add("actions.token.refreshTokenWindowMinutes", "Must be between 5 and 2628000 and at most the refresh token lifetime")
+		v.add("actions.token.refreshTokenWindowMinutes", "Must be between %d and %d and at most the refresh token lifetime",
+			minRefreshWindowMinutes, maxRefreshWindowMinutes)
 	}
 	if t.InlineHookID != "" {
 		h := o.hookLocked(t.InlineHookID)

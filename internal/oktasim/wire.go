@@ -123,7 +123,9 @@ type authSchemeOut struct {
 	Key  string `json:"key"`
 }
 
-func renderHook(base string, h Hook) hookOut {
+// renderHook renders a hook with the links that work on it: execute only through a channel
+// the simulator calls (HTTP), delete only when no rule uses it.
+func renderHook(base string, h Hook, inUse bool) hookOut {
 	self := base + "/api/v1/inlineHooks/" + h.ID
 	out := hookOut{
 		ID: h.ID, Status: h.Status, Name: h.Name, Type: h.Type, Version: h.Version,
@@ -144,11 +146,15 @@ func renderHook(base string, h Hook) hookOut {
 		c.AuthType, c.ClientID, c.TokenURL, c.Scope, c.HookKeyID = o.AuthType, o.ClientID, o.TokenURL, o.Scope, o.HookKeyID
 	}
 	if h.Status == StatusActive {
-		out.Links["execute"] = postLink(self + "/execute")
+		if h.Channel.Type == channelHTTP {
+			out.Links["execute"] = postLink(self + "/execute")
+		}
 		out.Links["deactivate"] = postLink(self + "/lifecycle/deactivate")
 	} else {
 		out.Links["activate"] = postLink(self + "/lifecycle/activate")
-		out.Links["delete"] = link{Href: self, Hints: &linkHints{Allow: []string{http.MethodDelete}}}
+		if !inUse {
+			out.Links["delete"] = link{Href: self, Hints: &linkHints{Allow: []string{http.MethodDelete}}}
+		}
 	}
 	return out
 }
@@ -156,26 +162,31 @@ func renderHook(base string, h Hook) hookOut {
 // ---- authorization servers
 
 type authServerOut struct {
-	ID          string          `json:"id"`
-	Name        string          `json:"name"`
-	Description string          `json:"description"`
-	Audiences   []string        `json:"audiences"`
-	Issuer      string          `json:"issuer"`
-	IssuerMode  string          `json:"issuerMode"`
-	Status      string          `json:"status"`
-	Created     string          `json:"created"`
-	LastUpdated string          `json:"lastUpdated"`
-	Links       map[string]link `json:"_links"`
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Audiences   []string `json:"audiences"`
+	Issuer      string   `json:"issuer"`
+	IssuerMode  string   `json:"issuerMode"`
+	Status      string   `json:"status"`
+	Created     string   `json:"created"`
+	LastUpdated string   `json:"lastUpdated"`
+	Credentials struct {
+		Signing signingCredentials `json:"signing"`
+	} `json:"credentials"`
+	Links map[string]link `json:"_links"`
 }
 
-func renderAuthServer(base string, s AuthServer) authServerOut {
+func renderAuthServer(base string, s AuthServer, signing signingCredentials) authServerOut {
 	self := base + "/api/v1/authorizationServers/" + s.ID
-	return authServerOut{
+	out := authServerOut{
 		ID: s.ID, Name: s.Name, Description: s.Description, Audiences: nonNil(s.Audiences),
 		Issuer: base + "/oauth2/" + s.ID, IssuerMode: "ORG_URL", Status: s.Status,
 		Created: formatTime(s.Created), LastUpdated: formatTime(s.LastUpdated),
 		Links: map[string]link{"self": {Href: self}, "policies": {Href: self + "/policies"}},
 	}
+	out.Credentials.Signing = signing
+	return out
 }
 
 // ---- policies
@@ -279,10 +290,15 @@ type incExcJSON struct {
 }
 
 // spec converts a rule body, applying defaults for null or absent lifetimes. An explicit value
-// is kept as sent, so an invalid one (0 minutes) still fails validation.
+// is kept as sent, so an invalid one (0 minutes) still fails validation. type is required, on
+// create and replace alike (AuthorizationServerPolicyRuleRequest).
 func (in ruleIn) spec() (RuleSpec, *Error) {
 	v := &validation{}
-	if in.Type != "" && in.Type != ruleType {
+	switch in.Type {
+	case ruleType:
+	case "":
+		v.add("type", "The field cannot be left blank")
+	default:
 		v.add("type", "Must be %s", ruleType)
 	}
 	s := RuleSpec{Name: in.Name, Status: in.Status, Priority: deref(in.Priority)}
