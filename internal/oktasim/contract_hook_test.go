@@ -360,3 +360,38 @@ func TestHookCallRecordsDebugContext(t *testing.T) {
 		t.Errorf("hook calls = %+v", calls)
 	}
 }
+
+// TestSimulatorRefreshEventAgreesWithHookServer: hookserver/protocol reads a refresh grant's
+// event, OriginalGrant and refresh_token included, as the simulator built it, and the handler
+// patches the refreshed tokens.
+func TestSimulatorRefreshEventAgreesWithHookServer(t *testing.T) {
+	env := newRefreshEnv(t, nil, 0, 0)
+	env.hook.set(patientHandler(t, false).ServeHTTP)
+	rt := decodeJSON[refreshBody](t, tokenCall(t, env.sim, passwordFor(refreshApp, "openid profile offline_access"))).RefreshToken
+	refreshed := okTokens(t, tokenCall(t, env.sim, refreshForm(refreshApp, rt)))
+	reqs := env.hook.requests()
+	body := reqs[len(reqs)-1].Body
+	sim := decodeEvent(t, body)
+	hs, err := protocol.DecodeEvent(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	og := hs.Data.Context.Protocol.OriginalGrant
+	if og == nil || og.RefreshToken == nil || og.Authorization == nil {
+		t.Fatalf("hookserver/protocol reads no OriginalGrant in %s", body)
+	}
+	checks := map[string][2]any{
+		"grant_type":                        {hs.GrantType(), GrantRefreshToken},
+		"has end user":                      {hs.HasEndUser(), true},
+		"login":                             {hs.Login(), patientLogin},
+		"OriginalGrant.refresh_token.jti":   {og.RefreshToken.JTI, sim.Data.Context.Protocol.OriginalGrant.RefreshToken.JTI},
+		"OriginalGrant.authorization.grant": {og.Authorization.GrantType, sim.Data.Context.Protocol.OriginalGrant.Authorization.GrantType},
+		"data.refresh_token.jti":            {hs.Data.RefreshToken.JTI, sim.Data.RefreshToken.JTI},
+		"refreshed access token patient ID": {verify(t, env.sim, refreshed.AccessToken, "api://default")[hookserver.DefaultClaim], "P-1"},
+	}
+	for what, c := range checks {
+		if c[0] != c[1] {
+			t.Errorf("%s: hook server reads %v, simulator built %v", what, c[0], c[1])
+		}
+	}
+}
