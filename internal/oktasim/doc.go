@@ -36,7 +36,7 @@
 // For tests: Calls (a log of method, path, status, time), SetFaults (deterministic 5xx, 429,
 // latency and dropped connections per endpoint), snapshots that include stored secrets (Hook,
 // Rule, …), and direct edits that play an admin in the Okta console (AddHook, UpdateHook,
-// RemoveHook, AddAuthServer, AddPolicy, AddRule, UpdateRule, AddServiceApp).
+// RemoveHook, AddAuthServer, AddScope, AddPolicy, AddRule, UpdateRule, AddServiceApp).
 //
 // Token minting by custom authorization servers (SPEC sections 1 to 3, 5.3), for the end user
 // flows the operator's hooks serve:
@@ -49,12 +49,13 @@
 //   - Refresh tokens (refresh.go): issued with offline_access when the app and the rule allow
 //     the refresh_token grant; persistent; the rule's refreshTokenLifetimeMinutes and
 //     refreshTokenWindowMinutes apply; a refresh re-evaluates the policy and runs the rule's
-//     hook with data.context.protocol.OriginalGrant and data.refresh_token; revoked or expired:
-//     invalid_grant.
+//     hook with data.context.protocol.OriginalGrant and data.refresh_token (and, the stricter
+//     reading, no session); revoked or expired: invalid_grant.
 //   - POST /oauth2/{id}/v1/introspect and /v1/revoke (client authentication as for /token),
 //     GET /oauth2/{id}/v1/userinfo (Bearer access token, errors in WWW-Authenticate), GET and
 //     POST /oauth2/{id}/v1/logout (id_token_hint, post_logout_redirect_uri of the app), all
-//     listed in the discovery documents (oidc.go).
+//     listed in both discovery documents but userinfo, which Okta's OAuthMetadata has not and
+//     only the OpenID one lists (oidc.go).
 //   - Scopes: the OpenID Connect scopes and the custom scopes of the authorization server
 //     (AddScope); a request naming any other gets invalid_scope, not a token.
 //   - Policy evaluation: ACTIVE policies in priority order that include the client (or
