@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -43,12 +44,15 @@ func run() error {
 	var (
 		metricsAddr, probeAddr, oktaCAFile string
 		leaderElectionNamespace            string
+		watchNamespaces                    string
 		leaderElect                        bool
 		opts                               controllers.Options
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one of several replicas acts.")
+	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
+		"Comma-separated namespaces whose TokenHooks (and Secrets, ConfigMaps, Deployments) the manager watches; empty for all. With a list, namespaced Roles suffice.")
 	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "",
 		"Namespace of the leader election Lease; default the pod's own (required when running outside a pod).")
 	flag.StringVar(&opts.HookServerImage, "hookserver-image", os.Getenv("TOKENHOOK_IMAGE"),
@@ -92,6 +96,7 @@ func run() error {
 		LeaderElection:          leaderElect,
 		LeaderElectionID:        "tokenhook-manager.tokenhook.io",
 		LeaderElectionNamespace: leaderElectionNamespace,
+		Cache:                   controllers.CacheOptions(splitList(watchNamespaces)),
 	})
 	if err != nil && leaderElect && leaderElectionNamespace == "" {
 		return fmt.Errorf("create manager: %w (outside a pod, give --leader-election-namespace)", err)
@@ -110,6 +115,17 @@ func run() error {
 		return err
 	}
 	return mgr.Start(ctx)
+}
+
+// splitList parses a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func httpClientTrusting(caFile string) (*http.Client, error) {

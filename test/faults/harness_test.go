@@ -135,6 +135,11 @@ type callCounter struct {
 type managerOptions struct {
 	leaderElection bool
 	crash          *crashPoint
+	// config, when set, is the manager's identity (default: the admin's);
+	// the Deployment stand-in then runs apart, as the cluster's own.
+	config *rest.Config
+	// watchNamespaces scopes the manager (--watch-namespaces).
+	watchNamespaces []string
 }
 
 // startManager runs a manager until the test ends or stop is called.
@@ -142,8 +147,13 @@ func startManager(t *testing.T, name string, o managerOptions) *manager {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &manager{name: name, cancel: cancel, done: make(chan struct{}), calls: &callCounter{}}
-	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
+	cfg := restCfg
+	if o.config != nil {
+		cfg = o.config
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        testenv.Scheme(),
+		Cache:                         controllers.CacheOptions(o.watchNamespaces),
 		Metrics:                       metricsserver.Options{BindAddress: "0"},
 		LeaderElection:                o.leaderElection,
 		LeaderElectionID:              "tokenhook-faults",
@@ -177,7 +187,15 @@ func startManager(t *testing.T, name string, o managerOptions) *manager {
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		t.Fatal(err)
 	}
-	if err := testenv.AddDeploymentStandIn(mgr, nil); err != nil {
+	standIn := mgr
+	if o.config != nil {
+		if standIn, err = ctrl.NewManager(restCfg, ctrl.Options{Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
+			Controller: config.Controller{SkipNameValidation: ptr.To(true)}}); err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = standIn.Start(ctx) }()
+	}
+	if err := testenv.AddDeploymentStandIn(standIn, nil); err != nil {
 		t.Fatal(err)
 	}
 	m.leader = make(chan struct{})

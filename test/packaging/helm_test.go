@@ -277,6 +277,46 @@ func TestChartRendering(t *testing.T) {
 				}
 			}
 		}},
+		"watch namespaces": {args: []string{"--set", "watchNamespaces={team-a,team-b}"}, check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			_, c := container(t, objs)
+			if !slices.Contains(c.Args, "--watch-namespaces=team-a,team-b") {
+				t.Errorf("args %q lack --watch-namespaces=team-a,team-b", c.Args)
+			}
+			want := convert[rbacv1.ClusterRole](t, readObjects(t, "config", "rbac", "role.yaml")[0]).Rules
+			for _, ns := range []string{"team-a", "team-b"} {
+				var role *rbacv1.Role
+				for _, o := range ofKind(objs, "Role") {
+					if o.GetName() == "tokenhook-manager" && o.GetNamespace() == ns {
+						role = convert[rbacv1.Role](t, o)
+					}
+				}
+				if role == nil {
+					t.Fatalf("no Role tokenhook-manager in %s: %s", ns, describe(objs))
+				}
+				if diff := cmp.Diff(want, role.Rules); diff != "" {
+					t.Errorf("Role in %s: rules differ from config/rbac (-config +chart):\n%s", ns, diff)
+				}
+				var bound bool
+				for _, o := range ofKind(objs, "RoleBinding") {
+					rb := convert[rbacv1.RoleBinding](t, o)
+					bound = bound || rb.Namespace == ns && rb.RoleRef.Kind == "Role" && rb.RoleRef.Name == "tokenhook-manager" &&
+						len(rb.Subjects) == 1 && rb.Subjects[0].Name == "tokenhook" && rb.Subjects[0].Namespace == "tokenhook-system"
+				}
+				if !bound {
+					t.Errorf("no RoleBinding of tokenhook-manager to the operator's ServiceAccount in %s", ns)
+				}
+			}
+			// Nothing cluster-wide for the manager (the aggregated user roles
+			// are the rbac.aggregateToDefaultRoles option's).
+			for _, o := range objs {
+				if (o.GetKind() == "ClusterRole" || o.GetKind() == "ClusterRoleBinding") && o.GetName() == "tokenhook-manager" {
+					t.Errorf("%s %s rendered with watchNamespaces", o.GetKind(), o.GetName())
+				}
+			}
+			if n := len(ofKind(objs, "ClusterRoleBinding")); n != 0 {
+				t.Errorf("%d ClusterRoleBindings with watchNamespaces", n)
+			}
+		}},
 		"image tag": {args: []string{"--set", "image.tag=v9.8.7", "--set", "image.repository=registry.example.com/th"}, check: func(t *testing.T, objs []*unstructured.Unstructured) {
 			_, c := container(t, objs)
 			if want := "registry.example.com/th:v9.8.7"; c.Image != want || hookServerImage(c) != want {
