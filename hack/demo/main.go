@@ -98,7 +98,11 @@ func run(keep, verbose bool) error {
 				return err
 			}
 		}
-		if err := stack.Sim.AddClient(oktasim.ClientSpec{ClientID: clientID, Name: "Clinic portal", GrantTypes: []string{"password"}}); err != nil {
+		if err := stack.Sim.AddClient(oktasim.ClientSpec{ClientID: clientID, Name: "Clinic portal", GrantTypes: []string{"password", "refresh_token"}}); err != nil {
+			return err
+		}
+		// The default rule, as in a new org, does not allow refresh tokens.
+		if err := allowRefreshTokens(stack.Sim); err != nil {
 			return err
 		}
 	}
@@ -126,7 +130,7 @@ func run(keep, verbose bool) error {
 
 	if !real {
 		step("logging in as a patient and as a visitor (password grant, tokens verified with the org's JWKS)")
-		a, err := stack.Login(ctx, "default", clientID, patient, password)
+		a, err := stack.LoginOffline(ctx, "default", clientID, patient, password)
 		if err != nil {
 			return fmt.Errorf("patient login: %w", err)
 		}
@@ -138,6 +142,18 @@ func run(keep, verbose bool) error {
 		if a.IDToken[got.Spec.Claim.Name] == nil || b.IDToken[got.Spec.Claim.Name] != nil {
 			return fmt.Errorf("unexpected result: only the patient's ID token should carry %s", got.Spec.Claim.Name)
 		}
+		step("refreshing the patient's tokens (refresh_token grant: Okta calls the hook again)")
+		if a.RefreshToken == "" {
+			return fmt.Errorf("the patient's login got no refresh token")
+		}
+		r, err := stack.Refresh(ctx, "default", clientID, a.RefreshToken)
+		if err != nil {
+			return fmt.Errorf("refresh: %w", err)
+		}
+		if r.IDToken[got.Spec.Claim.Name] != a.IDToken[got.Spec.Claim.Name] {
+			return fmt.Errorf("after the refresh, %s = %v, want %v", got.Spec.Claim.Name, r.IDToken[got.Spec.Claim.Name], a.IDToken[got.Spec.Claim.Name])
+		}
+		step(fmt.Sprintf("refreshed ID token of %s still carries %s: %v", patient, got.Spec.Claim.Name, r.IDToken[got.Spec.Claim.Name]))
 	}
 
 	// The hook servers ran here as local processes (internal/podrunner),
@@ -180,6 +196,23 @@ func waitReady(ctx context.Context, k8s client.Client, th *v1.TokenHook) error {
 		}
 	}
 	return fmt.Errorf("the TokenHook was not Ready within 3 minutes (last: %s)", last)
+}
+
+// allowRefreshTokens lets the default policy rule issue refresh tokens, as
+// an admin would tick "Refresh Token" in the rule's grant types.
+func allowRefreshTokens(sim *oktasim.Sim) error {
+	policy, err := sim.PolicyByName(oktasim.DefaultAuthServerID, oktasim.DefaultPolicyName)
+	if err != nil {
+		return err
+	}
+	rule, err := sim.RuleByName(oktasim.DefaultAuthServerID, policy.ID, oktasim.DefaultRuleName)
+	if err != nil {
+		return err
+	}
+	_, err = sim.UpdateRule(oktasim.DefaultAuthServerID, policy.ID, rule.ID, func(r *oktasim.Rule) {
+		r.Conditions.GrantTypes = append(r.Conditions.GrantTypes, oktasim.GrantRefreshToken)
+	})
+	return err
 }
 
 // cleanUp deletes the TokenHook so the operator removes the hook from Okta.

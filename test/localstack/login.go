@@ -14,9 +14,11 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 )
 
-// Tokens are what a login got, verified: claims of the ID and access token.
+// Tokens are what a login got, verified: claims of the ID and access token,
+// and the refresh token if one was issued.
 type Tokens struct {
 	IDToken, AccessToken map[string]any
+	RefreshToken         string
 }
 
 // LoginError is an OAuth error answer from the token endpoint.
@@ -33,16 +35,38 @@ func (e *LoginError) Error() string {
 // authorization server of the org, as a test client would, and verifies the
 // tokens' signatures (from the server's JWKS), issuer, audience and expiry.
 func (s *Stack) Login(ctx context.Context, authServerID, clientID, username, password string) (*Tokens, error) {
-	issuer := s.OrgURL + "/oauth2/" + authServerID
-	form := url.Values{
+	return s.token(ctx, authServerID, clientID, url.Values{
 		"grant_type": {"password"}, "username": {username}, "password": {password},
 		"scope": {"openid profile email"}, "client_id": {clientID},
-	}
+	})
+}
+
+// LoginOffline is Login with offline_access: the answer also carries a
+// refresh token (when the app and the policy rule allow the grant).
+func (s *Stack) LoginOffline(ctx context.Context, authServerID, clientID, username, password string) (*Tokens, error) {
+	return s.token(ctx, authServerID, clientID, url.Values{
+		"grant_type": {"password"}, "username": {username}, "password": {password},
+		"scope": {"openid profile email offline_access"}, "client_id": {clientID},
+	})
+}
+
+// Refresh redeems a refresh token for new tokens (Okta runs the token
+// inline hook again), verified like Login's.
+func (s *Stack) Refresh(ctx context.Context, authServerID, clientID, refreshToken string) (*Tokens, error) {
+	return s.token(ctx, authServerID, clientID, url.Values{
+		"grant_type": {"refresh_token"}, "refresh_token": {refreshToken},
+		"scope": {"openid profile email offline_access"}, "client_id": {clientID},
+	})
+}
+
+func (s *Stack) token(ctx context.Context, authServerID, clientID string, form url.Values) (*Tokens, error) {
+	issuer := s.OrgURL + "/oauth2/" + authServerID
 	var answer struct {
-		IDToken     string `json:"id_token"`
-		AccessToken string `json:"access_token"`
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
+		IDToken      string `json:"id_token"`
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+		Error        string `json:"error"`
+		Description  string `json:"error_description"`
 	}
 	status, err := s.call(ctx, http.MethodPost, issuer+"/v1/token", strings.NewReader(form.Encode()), &answer)
 	if err != nil {
@@ -63,7 +87,7 @@ func (s *Stack) Login(ctx context.Context, authServerID, clientID, username, pas
 	if err != nil {
 		return nil, fmt.Errorf("access token: %w", err)
 	}
-	return &Tokens{IDToken: idClaims, AccessToken: accessClaims}, nil
+	return &Tokens{IDToken: idClaims, AccessToken: accessClaims, RefreshToken: answer.RefreshToken}, nil
 }
 
 func (s *Stack) call(ctx context.Context, method, u string, body io.Reader, out any) (int, error) {
