@@ -148,6 +148,9 @@ func (e *conflictError) Error() string { return e.msg }
 func (r *TokenHookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, err error) {
 	th := &v1.TokenHook{}
 	if err := r.Get(ctx, req.NamespacedName, th); err != nil {
+		if apierrors.IsNotFound(err) {
+			tokenHookReadiness.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !th.DeletionTimestamp.IsZero() {
@@ -176,6 +179,7 @@ func (r *TokenHookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			setFalse(th, v1.ConditionReady, v1.ReasonKubernetesAPIError, msg)
 			r.event(th, corev1.EventTypeWarning, v1.ReasonKubernetesAPIError, "Reconcile", "%s", msg)
 		}
+		tokenHookReadiness.record(th)
 		if equality.Semantic.DeepEqual(orig.Status, th.Status) {
 			return
 		}
@@ -268,6 +272,7 @@ func (r *TokenHookReconciler) finalize(ctx context.Context, th *v1.TokenHook) er
 			}
 			setFalse(th, v1.ConditionInlineHookRegistered, reason, msg)
 			setReady(th)
+			tokenHookReadiness.record(th)
 			if perr := r.Status().Patch(ctx, th, client.MergeFrom(orig)); perr != nil {
 				err = errors.Join(err, perr)
 			}
