@@ -71,6 +71,18 @@ func setReady(th *v1.TokenHook) {
 	setTrue(th, v1.ConditionReady, v1.ReasonReady, "the hook server is available, Okta's call reaches it, and the policy rule calls it")
 }
 
+// oktaConditionsCurrent says whether every Okta stage condition was set for
+// the TokenHook's current generation.
+func oktaConditionsCurrent(th *v1.TokenHook) bool {
+	for _, t := range []string{v1.ConditionInlineHookRegistered, v1.ConditionHookReachable, v1.ConditionPolicyRuleLinked} {
+		c := meta.FindStatusCondition(th.Status.Conditions, t)
+		if c == nil || c.ObservedGeneration != th.Generation {
+			return false
+		}
+	}
+	return true
+}
+
 func isTrue(th *v1.TokenHook, condType string) bool {
 	return meta.IsStatusConditionTrue(th.Status.Conditions, condType)
 }

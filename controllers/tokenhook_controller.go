@@ -183,7 +183,9 @@ func (r *TokenHookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		if equality.Semantic.DeepEqual(orig.Status, th.Status) {
 			return
 		}
-		if perr := r.Status().Patch(ctx, th, client.MergeFrom(orig)); perr != nil {
+		// Optimistic lock: a reconcile that started from a stale read must
+		// not overwrite the status a newer one wrote (it retries instead).
+		if perr := r.Status().Patch(ctx, th, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); perr != nil {
 			err = errors.Join(err, fmt.Errorf("update status: %w", perr))
 		}
 	}()
@@ -220,7 +222,10 @@ func (r *TokenHookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	next := r.driftCheckIn()
 	inputs := r.oktaInputs(ctx, th, auth, hs)
-	if fresh, due := r.oktaSynced.upToDate(th.UID, inputs, r.Clock.Now()); fresh {
+	// The mark says what this process synced; status must say it too (a
+	// status write that was lost or overtaken leaves the Okta conditions
+	// of an older generation, and only a sync confirms them again).
+	if fresh, due := r.oktaSynced.upToDate(th.UID, inputs, r.Clock.Now()); fresh && oktaConditionsCurrent(th) {
 		// Nothing Okta depends on changed since the last sync.
 		next = min(next, due)
 	} else {
@@ -246,7 +251,8 @@ func (r *TokenHookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 // of a Forbidden error names the verb and resource the role lacks.
 func kubernetesFailure(err error) (string, bool) {
 	var status apierrors.APIStatus
-	if err == nil || !errors.As(err, &status) {
+	// A conflict only means a newer version exists: the retry reads it.
+	if err == nil || !errors.As(err, &status) || apierrors.IsConflict(err) {
 		return "", false
 	}
 	return fmt.Sprintf("a Kubernetes API call failed, retrying with backoff: %v", err), true
