@@ -190,13 +190,13 @@ func preflight() error {
 			return fmt.Errorf("%s/kubepods exists: another kubelet runs (or ran) here", root)
 		}
 	}
-	for _, cmd := range []string{"iptables-save", "ip6tables-save"} {
+	for _, cmd := range []string{"iptables", "ip6tables"} {
 		chains, err := ourChains(cmd)
 		if err != nil {
 			return err
 		}
 		if len(chains) > 0 {
-			return fmt.Errorf("%s shows Kubernetes or CNI chains already (%s): another node runs here", cmd, strings.Join(chains, ", "))
+			return fmt.Errorf("%s-save shows Kubernetes or CNI chains already (%s): another node runs here", cmd, strings.Join(chains, ", "))
 		}
 	}
 	for _, port := range []int{10250} {

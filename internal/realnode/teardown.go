@@ -252,16 +252,27 @@ func ourChain(name string) bool {
 	return strings.HasPrefix(name, "KUBE-") || strings.HasPrefix(name, "CNI-")
 }
 
-// ourChains lists such chains in every table ("filter/KUBE-SERVICES").
-func ourChains(saveCmd string) ([]string, error) {
-	if _, err := exec.LookPath(saveCmd); err != nil {
-		return nil, nil //nolint:nilerr // no iptables installed yet: no chains of ours either
+// ourRules is what iptables-save shows of a node in one address family:
+// its chains by table, and the rules of built-in chains that jump to them.
+type ourRules struct {
+	chains map[string][]string // table -> chain names
+	jumps  []ourJump
+}
+
+type ourJump struct{ table, rule string } // rule as iptables-save prints it, without "-A "
+
+// readOurRules runs <cmd>-save (cmd is iptables or ip6tables) and picks out
+// the node's chains and the jumps to them; with no iptables installed there
+// are none.
+func readOurRules(cmd string) (ourRules, error) {
+	r := ourRules{chains: map[string][]string{}}
+	if _, err := exec.LookPath(cmd + "-save"); err != nil {
+		return r, nil //nolint:nilerr // no iptables installed: no chains of ours either
 	}
-	out, err := exec.Command(saveCmd).Output()
+	out, err := exec.Command(cmd + "-save").Output()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", saveCmd, err)
+		return r, fmt.Errorf("%s-save: %w", cmd, err)
 	}
-	var chains []string
 	table := ""
 	sc := bufio.NewScanner(strings.NewReader(string(out)))
 	for sc.Scan() {
@@ -271,53 +282,48 @@ func ourChains(saveCmd string) ([]string, error) {
 			table = line[1:]
 		case strings.HasPrefix(line, ":"):
 			if name := strings.Fields(line[1:])[0]; ourChain(name) {
-				chains = append(chains, table+"/"+name)
+				r.chains[table] = append(r.chains[table], name)
+			}
+		case strings.HasPrefix(line, "-A "):
+			if f := strings.Fields(line); len(f) > 1 && !ourChain(f[1]) && jumpsToOurs(f) {
+				r.jumps = append(r.jumps, ourJump{table: table, rule: strings.TrimPrefix(line, "-A ")})
 			}
 		}
 	}
-	return chains, sc.Err()
+	return r, sc.Err()
+}
+
+// ourChains lists the node's chains in every table ("filter/KUBE-SERVICES").
+func ourChains(cmd string) ([]string, error) {
+	r, err := readOurRules(cmd)
+	var names []string
+	for table, chains := range r.chains {
+		for _, c := range chains {
+			names = append(names, table+"/"+c)
+		}
+	}
+	sort.Strings(names)
+	return names, err
 }
 
 // removeChains deletes the rules that jump to our chains from the built-in
 // ones, then flushes and deletes our chains. Rules in built-in chains that
 // do not involve ours stay as they are.
 func removeChains(cmd string) error {
-	if _, err := exec.LookPath(cmd + "-save"); err != nil {
-		return nil //nolint:nilerr // no iptables installed: no chains of ours either
-	}
-	out, err := exec.Command(cmd + "-save").Output()
+	r, err := readOurRules(cmd)
 	if err != nil {
 		return err
 	}
 	var errs []error
-	table := ""
-	chains := map[string][]string{}
-	var jumps []string
-	sc := bufio.NewScanner(strings.NewReader(string(out)))
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "*"):
-			table = line[1:]
-		case strings.HasPrefix(line, ":"):
-			if name := strings.Fields(line[1:])[0]; ourChain(name) {
-				chains[table] = append(chains[table], name)
-			}
-		case strings.HasPrefix(line, "-A "):
-			f := strings.Fields(line)
-			if len(f) > 1 && !ourChain(f[1]) && jumpsToOurs(f) {
-				// The rule as iptables-save prints it, quoted comments and
-				// all, is shell syntax: the shell gives iptables its words.
-				jumps = append(jumps, cmd+" -t "+table+" -D "+strings.TrimPrefix(line, "-A "))
-			}
+	for _, j := range r.jumps {
+		// The rule as iptables-save prints it, quoted comments and all, is
+		// shell syntax: the shell gives iptables its words.
+		del := cmd + " -t " + j.table + " -D " + j.rule
+		if out, err := exec.Command("sh", "-c", del).CombinedOutput(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w: %s", del, err, out))
 		}
 	}
-	for _, j := range jumps {
-		if out, err := exec.Command("sh", "-c", j).CombinedOutput(); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w: %s", j, err, out))
-		}
-	}
-	for table, names := range chains {
+	for table, names := range r.chains {
 		for _, c := range names {
 			_ = exec.Command(cmd, "-t", table, "-F", c).Run()
 		}
