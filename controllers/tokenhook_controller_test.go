@@ -475,6 +475,14 @@ func TestTransientOktaFaultsConverge(t *testing.T) {
 	}
 	sim.ResetCalls()
 	f.create(f.tokenHook("flaky"))
+	// Each failed reconcile backs off (5 s, then 10 s, ...): on a busy
+	// machine the faults can take longer than the suite's usual wait.
+	eventually(t, 2*time.Minute, func() error {
+		if got := f.get("flaky"); !isTrue(got, v1.ConditionReady) || got.Status.ObservedGeneration != got.Generation {
+			return fmt.Errorf("not Ready yet: %s", conditions(got))
+		}
+		return nil
+	})
 	th := f.waitReady("flaky")
 	injected := 0
 	for _, c := range sim.Calls() {
