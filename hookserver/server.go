@@ -209,7 +209,7 @@ func (s *Server) Run(ctx context.Context, hookLn, metricsLn net.Listener) error 
 
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
 	hookSrv := &http.Server{
-		Handler:           s.Handler(),
+		Handler:           s.closingWhenStopping(s.Handler()),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -249,11 +249,6 @@ func (s *Server) Run(ctx context.Context, hookLn, metricsLn net.Listener) error 
 		s.log.Error("Hook server failed; shutting down", "error", runErr)
 	}
 	s.stopping.Store(true)
-	// Okta keeps connections alive, and a kept-alive connection goes on
-	// reaching this pod whatever the Service's endpoints say: answer every
-	// call from now on with "Connection: close" (idle ones close at once),
-	// so Okta's next call opens a connection to a pod that stays.
-	hookSrv.SetKeepAlivesEnabled(false)
 	if runErr == nil && s.opts.ShutdownDelay > 0 {
 		time.Sleep(s.opts.ShutdownDelay)
 	}
@@ -293,4 +288,18 @@ func tokenList(ts []protocol.Token) string {
 		names[i] = string(t)
 	}
 	return strings.Join(names, ",")
+}
+
+// closingWhenStopping answers with "Connection: close" once shutdown began.
+// Okta keeps connections alive, and a kept-alive connection goes on reaching
+// this pod whatever the Service's endpoints say; closed after its answer, it
+// makes Okta's next call open a connection to a pod that stays. Idle
+// connections are not cut at once: a call sent on one just then would fail.
+func (s *Server) closingWhenStopping(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.stopping.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
