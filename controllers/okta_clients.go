@@ -6,10 +6,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -17,6 +17,7 @@ import (
 
 	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
 	"github.com/tokenhook/tokenhook/internal/okta"
+	"github.com/tokenhook/tokenhook/internal/oktacache"
 )
 
 // Keys of the Okta credentials Secret.
@@ -32,23 +33,31 @@ const (
 type OktaClientFactory func(ctx context.Context, cfg okta.Config) (okta.Client, error)
 
 // oktaClients keeps one client per org and credentials, so an OAuth access
-// token is reused across reconciles, and one rate limiter per org, shared by
-// every TokenHook of that org, so the operator never takes more than its share
-// of the org's per-minute API budget. A client unused for idleTTL is dropped:
-// rotated credentials would otherwise keep their old client (and its key
-// material) in memory until the manager restarts.
+// token is reused across reconciles, and per org the budget and the listings
+// that every TokenHook of the org shares: the operator never takes more than
+// its share of the org's per-minute API budget, and one listing of an org's
+// hooks serves the drift checks of all its TokenHooks. A client unused for
+// idleTTL is dropped: rotated credentials would otherwise keep their old
+// client (and its key material) in memory until the manager restarts.
 type oktaClients struct {
 	newClient      OktaClientFactory
 	metrics        *okta.Metrics
 	baseHTTP       *http.Client // nil: a clone of http.DefaultTransport
 	callsPerMinute int          // per org; 0: unlimited
+	cacheMaxAge    time.Duration
 	clock          clock.PassiveClock
 	idleTTL        time.Duration
 
 	mu        sync.Mutex
 	clients   map[string]*cachedClient
-	limiters  map[string]*rate.Limiter
+	orgs      map[string]*oktaOrg
 	lastSweep time.Time
+}
+
+// oktaOrg is what the TokenHooks of one org share.
+type oktaOrg struct {
+	budget   *orgBudget
+	listings *oktacache.Org
 }
 
 type cachedClient struct {
@@ -56,15 +65,40 @@ type cachedClient struct {
 	lastUsed time.Time
 }
 
-func newOktaClients(factory OktaClientFactory, metrics *okta.Metrics, base *http.Client, callsPerMinute int, clk clock.PassiveClock, idleTTL time.Duration) *oktaClients {
+// ruleFreshFor bounds how old a rule's listing may be when the rule is
+// written back whole (Okta has no conditional PUT): an admin's edit made in
+// the last seconds could otherwise be reverted.
+const ruleFreshFor = 5 * time.Second
+
+func newOktaClients(factory OktaClientFactory, metrics *okta.Metrics, base *http.Client, callsPerMinute int, cacheMaxAge time.Duration,
+	clk clock.PassiveClock, idleTTL time.Duration) *oktaClients {
 	if factory == nil {
 		factory = okta.NewClient
 	}
 	return &oktaClients{
-		newClient: factory, metrics: metrics, baseHTTP: base, callsPerMinute: callsPerMinute,
+		newClient: factory, metrics: metrics, baseHTTP: base, callsPerMinute: callsPerMinute, cacheMaxAge: cacheMaxAge,
 		clock: clk, idleTTL: idleTTL, lastSweep: clk.Now(),
-		clients: map[string]*cachedClient{}, limiters: map[string]*rate.Limiter{},
+		clients: map[string]*cachedClient{}, orgs: map[string]*oktaOrg{},
 	}
+}
+
+// org returns what the TokenHooks of orgURL share.
+func (c *oktaClients) org(orgURL string) *oktaOrg {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.orgLocked(orgURL)
+}
+
+func (c *oktaClients) orgLocked(orgURL string) *oktaOrg {
+	o, ok := c.orgs[orgURL]
+	if !ok {
+		o = &oktaOrg{
+			budget:   newOrgBudget(c.callsPerMinute),
+			listings: oktacache.New(oktacache.Options{MaxAge: c.cacheMaxAge, FreshFor: ruleFreshFor, Clock: c.clock}),
+		}
+		c.orgs[orgURL] = o
+	}
+	return o
 }
 
 // forTokenHook reads the TokenHook's credentials Secret and returns the
@@ -127,22 +161,25 @@ func (c *oktaClients) get(ctx context.Context, cfg okta.Config) (okta.Client, er
 		cached.lastUsed = now
 		return cached.client, nil
 	}
-	cfg.HTTPClient = c.httpClientFor(cfg.OrgURL)
+	org := c.orgLocked(cfg.OrgURL)
+	cfg.HTTPClient = c.httpClientFor(cfg.OrgURL, org.budget)
 	client, err := c.newClient(ctx, cfg)
 	if err != nil {
 		// NewClient's errors name the problem, never the secret.
 		return nil, &specError{reason: v1.ReasonCredentialsInvalid, msg: fmt.Sprintf("Okta client: %v", err)}
 	}
 	if c.metrics != nil {
-		client = okta.Instrument(client, c.metrics)
+		client = okta.Instrument(client, c.metrics.ForOrg(orgLabel(cfg.OrgURL)))
 	}
+	// Outermost, so that the metrics count only the calls that reach Okta.
+	client = org.listings.Client(client)
 	c.clients[key] = &cachedClient{client: client, lastUsed: now}
 	return client, nil
 }
 
 // dropIdle forgets clients unused for idleTTL, at most once per idleTTL.
-// Limiters stay: they hold no secret, and an org's budget must survive a
-// credential rotation. Called with c.mu held.
+// Budgets and listings stay: they hold no secret, and an org's budget must
+// survive a credential rotation. Called with c.mu held.
 func (c *oktaClients) dropIdle(now time.Time) {
 	if c.idleTTL <= 0 || now.Sub(c.lastSweep) < c.idleTTL {
 		return
@@ -155,36 +192,25 @@ func (c *oktaClients) dropIdle(now time.Time) {
 	}
 }
 
-// httpClientFor wraps the base transport with the org's rate limiter.
-// Called with c.mu held.
-func (c *oktaClients) httpClientFor(orgURL string) *http.Client {
-	base := http.DefaultTransport.(*http.Transport).Clone()
-	var rt http.RoundTripper = base
+// httpClientFor wraps the base transport with the org's budget. Called
+// with c.mu held.
+func (c *oktaClients) httpClientFor(orgURL string, budget *orgBudget) *http.Client {
+	var rt http.RoundTripper = http.DefaultTransport.(*http.Transport).Clone()
 	if c.baseHTTP != nil && c.baseHTTP.Transport != nil {
 		rt = c.baseHTTP.Transport
 	}
-	if c.callsPerMinute <= 0 {
-		return &http.Client{Transport: rt}
+	t := &budgeted{next: rt, budget: budget, now: c.clock.Now}
+	if c.metrics != nil {
+		org := orgLabel(orgURL)
+		t.onRateLimited = func() { c.metrics.RateLimited(org) }
 	}
-	lim, ok := c.limiters[orgURL]
-	if !ok {
-		perSecond := rate.Limit(float64(c.callsPerMinute) / 60)
-		lim = rate.NewLimiter(perSecond, max(1, c.callsPerMinute/20))
-		c.limiters[orgURL] = lim
-	}
-	return &http.Client{Transport: &rateLimited{next: rt, limiter: lim}}
+	return &http.Client{Transport: t}
 }
 
-// rateLimited waits for the org's limiter before each request; the wait
-// counts against the request's context deadline.
-type rateLimited struct {
-	next    http.RoundTripper
-	limiter *rate.Limiter
-}
-
-func (t *rateLimited) RoundTrip(req *http.Request) (*http.Response, error) {
-	if err := t.limiter.Wait(req.Context()); err != nil {
-		return nil, fmt.Errorf("wait for the Okta org's call budget: %w", err)
+// orgLabel names an org in metrics: its host, e.g. dev-123.okta.com.
+func orgLabel(orgURL string) string {
+	if u, err := url.Parse(orgURL); err == nil && u.Host != "" {
+		return u.Host
 	}
-	return t.next.RoundTrip(req)
+	return orgURL
 }

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -277,12 +278,18 @@ func (r *TokenHookReconciler) finishInlineHook(ctx context.Context, th *v1.Token
 // recordInlineHookID writes the new hook's id to status at once, so that a
 // crash right after cannot lose it. (If this write fails too, the next
 // reconcile still finds the hook by name and our marker.)
+// Only the id is written, and into a copy: the answer holds the status as
+// stored, which must not replace what this reconcile has found so far. The
+// copy's new resourceVersion is taken over, so the status patch at the end
+// of the reconcile is not refused as a conflict with this write of its own.
 func (r *TokenHookReconciler) recordInlineHookID(ctx context.Context, th *v1.TokenHook, id string) error {
-	before := th.DeepCopy()
 	th.Status.InlineHookID = id
-	if err := r.Status().Patch(ctx, th, client.MergeFrom(before)); err != nil {
+	written := th.DeepCopy()
+	patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"status":{"inlineHookID":%q}}`, id))
+	if err := r.Status().Patch(ctx, written, patch); err != nil {
 		return fmt.Errorf("record inline hook id %s in status: %w", id, err)
 	}
+	th.ResourceVersion = written.ResourceVersion
 	return nil
 }
 

@@ -111,8 +111,10 @@ func NewTokenHookReconciler(mgr ctrl.Manager, opts Options) *TokenHookReconciler
 		Options:   opts,
 		// Every TokenHook reaches Okta at least once per drift interval or
 		// backoff, so twice the longer of the two marks a client as unused.
+		// A listing answers reads for half a drift period: a change made
+		// in Okta is seen within one and a half.
 		okta: newOktaClients(opts.NewOktaClient, opts.OktaMetrics, opts.OktaHTTPClient, opts.OktaCallsPerMinute,
-			opts.Clock, 2*max(opts.DriftInterval, opts.BackoffMax)),
+			opts.DriftInterval/2, opts.Clock, 2*max(opts.DriftInterval, opts.BackoffMax)),
 	}
 }
 
@@ -154,7 +156,7 @@ func (r *TokenHookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !th.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, r.finalize(ctx, th)
+		return r.finalize(ctx, th)
 	}
 	// The finalizer is stored before the first Okta create, so a hook can
 	// never exist in Okta without something to clean it up.
@@ -168,10 +170,11 @@ func (r *TokenHookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		}
 	}
 	orig := th.DeepCopy()
+	deferred := false // the Okta sync waits for the org's budget
 	defer func() {
 		// Status says what this reconcile achieved, never more: a failed
 		// one neither advances observedGeneration nor leaves Ready True.
-		if err == nil {
+		if err == nil && !deferred {
 			th.Status.ObservedGeneration = th.Generation
 		}
 		setReady(th)
@@ -185,6 +188,9 @@ func (r *TokenHookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		}
 		// Optimistic lock: a reconcile that started from a stale read must
 		// not overwrite the status a newer one wrote (it retries instead).
+		// The version is the one after this reconcile's own writes to th
+		// (recordInlineHookID), which are no conflict.
+		orig.ResourceVersion = th.ResourceVersion
 		if perr := r.Status().Patch(ctx, th, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); perr != nil {
 			err = errors.Join(err, fmt.Errorf("update status: %w", perr))
 		}
@@ -233,7 +239,14 @@ func (r *TokenHookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		if err != nil {
 			return ctrl.Result{}, r.oktaFailed(th, v1.ConditionInlineHookRegistered, "connect to Okta", err)
 		}
-		if err := r.reconcileOkta(ctx, th, c, auth, hs); err != nil {
+		octx, wait := r.bookOktaCalls(ctx, th, r.oktaCallsAhead(th))
+		if wait > 0 {
+			// The org's budget is booked up to then; the calls are held
+			// for this TokenHook, and nothing in status moves on.
+			deferred = true
+			return ctrl.Result{RequeueAfter: wait}, nil
+		}
+		if err := r.reconcileOkta(octx, th, c, auth, hs); err != nil {
 			return ctrl.Result{}, err
 		}
 		// The sync may have moved status and the auth plan on: fingerprint
@@ -262,12 +275,16 @@ func kubernetesFailure(err error) (string, bool) {
 // TokenHook. Okta errors keep the finalizer and retry with backoff; the
 // owned Kubernetes objects go with their owner, and the credentials Secret
 // is released by the credentials controller once this finalizer is gone.
-func (r *TokenHookReconciler) finalize(ctx context.Context, th *v1.TokenHook) error {
+func (r *TokenHookReconciler) finalize(ctx context.Context, th *v1.TokenHook) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(th, finalizer) {
-		return nil
+		return ctrl.Result{}, nil
 	}
 	if th.Spec.DeletionPolicy != v1.DeletionPolicyOrphan {
-		if err := r.cleanupOkta(ctx, th); err != nil {
+		octx, wait := r.bookOktaCalls(ctx, th, r.oktaCleanupCalls(th))
+		if wait > 0 {
+			return ctrl.Result{RequeueAfter: wait}, nil
+		}
+		if err := r.cleanupOkta(octx, th); err != nil {
 			orig := th.DeepCopy()
 			msg := fmt.Sprintf("deleting: Okta clean-up failed, retrying: %v", err)
 			reason := v1.ReasonOktaUnavailable
@@ -284,17 +301,18 @@ func (r *TokenHookReconciler) finalize(ctx context.Context, th *v1.TokenHook) er
 			}
 			// Even a spec error retries: the finalizer is never dropped
 			// silently; deletionPolicy Orphan is the way out.
-			return fmt.Errorf("clean up Okta: %w", err)
+			return ctrl.Result{}, fmt.Errorf("clean up Okta: %w", err)
 		}
 	}
 	before := th.DeepCopy()
 	controllerutil.RemoveFinalizer(th, finalizer)
 	if err := r.Patch(ctx, th, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-		return fmt.Errorf("remove finalizer: %w", err)
+		return ctrl.Result{}, fmt.Errorf("remove finalizer: %w", err)
 	}
 	r.oktaSynced.forget(th.UID)
 	r.authStates.forget(th.UID)
-	return nil
+	r.okta.org(th.Spec.Okta.OrgURL).budget.forget(th.UID)
+	return ctrl.Result{}, nil
 }
 
 // driftCheckIn jitters the drift period by ±10%, so TokenHooks created

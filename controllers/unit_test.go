@@ -403,7 +403,7 @@ func TestOktaClientsReuseAndDropIdle(t *testing.T) {
 		built++
 		return &fake.Client{}, nil
 	}
-	c := newOktaClients(factory, nil, nil, 600, clk, ttl)
+	c := newOktaClients(factory, nil, nil, 600, time.Minute, clk, ttl)
 	get := func(token string) okta.Client {
 		t.Helper()
 		client, err := c.get(context.Background(), okta.Config{OrgURL: "https://dev-1.okta.com", APIToken: token})
@@ -431,8 +431,8 @@ func TestOktaClientsReuseAndDropIdle(t *testing.T) {
 	if built != 2 || len(c.clients) != 1 {
 		t.Fatalf("after the idle TTL: built %d, cached %d; want 2 and 1 (the rotated-away client dropped)", built, len(c.clients))
 	}
-	if len(c.limiters) != 1 {
-		t.Errorf("%d limiters for one org, want 1 kept across rotation", len(c.limiters))
+	if len(c.orgs) != 1 {
+		t.Errorf("%d budgets for one org, want 1 kept across rotation", len(c.orgs))
 	}
 	// A dropped client is rebuilt on demand.
 	if get("old") == oldClient || built != 3 {

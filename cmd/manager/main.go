@@ -46,6 +46,8 @@ func run() error {
 		leaderElectionNamespace            string
 		watchNamespaces                    string
 		leaderElect                        bool
+		kubeAPIQPS                         float64
+		kubeAPIBurst                       int
 		opts                               controllers.Options
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
@@ -64,6 +66,10 @@ func run() error {
 		"Most Okta API calls per minute per org, leaving the rest of the org's rate limit to other clients; 0 for no cap.")
 	flag.IntVar(&opts.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "TokenHooks reconciled at once.")
 	flag.StringVar(&oktaCAFile, "okta-ca-file", "", "PEM CA bundle to trust for Okta, besides the system's (a TLS-intercepting proxy, or the simulator).")
+	// client-go's default of 20 a second (burst 30) paces a few hundred
+	// TokenHooks, each a handful of writes, slower than Okta's budget does.
+	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", 50, "Most Kubernetes API requests per second from the manager.")
+	flag.IntVar(&kubeAPIBurst, "kube-api-burst", 100, "Kubernetes API requests the manager may send at once above --kube-api-qps.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -89,6 +95,7 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("find the cluster: %w", err)
 	}
+	cfg.QPS, cfg.Burst = float32(kubeAPIQPS), kubeAPIBurst
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -51,15 +52,16 @@ func main() {
 		drift       = flag.Duration("drift-interval", time.Minute, "the manager's --drift-interval (its default is 5m)")
 		steadyFor   = flag.Int("steady-periods", 2, "drift periods to hold steady state")
 		concurrency = flag.Int("max-concurrent-reconciles", 4, "the manager's --max-concurrent-reconciles")
+		busyShare   = flag.Float64("busy-org-share", 0.5, "share of the first org's rate limit that its other clients use (0: none)")
 	)
 	flag.Parse()
-	if err := run(*sizes, *rateLimit, *hookCap, *budget, *drift, *steadyFor, *concurrency); err != nil {
+	if err := run(*sizes, *rateLimit, *hookCap, *budget, *drift, *steadyFor, *concurrency, *busyShare); err != nil {
 		fmt.Fprintln(os.Stderr, "benchoperator:", err)
 		os.Exit(1)
 	}
 }
 
-func run(sizeList string, rateLimit, hookCap, budget int, drift time.Duration, steadyPeriods, concurrency int) error {
+func run(sizeList string, rateLimit, hookCap, budget int, drift time.Duration, steadyPeriods, concurrency int, busyShare float64) error {
 	ctrl.SetLogger(logr.Discard())
 	var sizes []int
 	for _, s := range strings.Split(sizeList, ",") {
@@ -95,6 +97,10 @@ func run(sizeList string, rateLimit, hookCap, budget int, drift time.Duration, s
 	if err != nil {
 		return err
 	}
+	// The stand-ins for kube-controller-manager and kubelet must not be what
+	// paces the run: no client-side limit of client-go's 5 a second.
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = 1000, 2000
 	defer func() { _ = env.Stop() }()
 	admin, err := env.AddUser(envtest.User{Name: "bench", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
@@ -125,11 +131,12 @@ func run(sizeList string, rateLimit, hookCap, budget int, drift time.Duration, s
 	}
 	defer hooks.Close()
 
-	fmt.Printf("\nmachine: %d CPUs; orgs: %d calls/min, %d hooks each; manager: --okta-calls-per-minute=%d --drift-interval=%s --max-concurrent-reconciles=%d\n\n",
-		numCPU(), rateLimit, hookCap, budget, drift, concurrency)
+	fmt.Printf("\nmachine: %d CPUs; orgs: %d calls/min, %d hooks each; the first org's other clients use %.0f%% of its limit; "+
+		"manager: --okta-calls-per-minute=%d --drift-interval=%s --max-concurrent-reconciles=%d\n\n",
+		numCPU(), rateLimit, hookCap, 100*busyShare, budget, drift, concurrency)
 	var results []result
 	for _, n := range sizes {
-		res, err := benchOne(ctx, k8s, hooks.Client, managerBin, kubeconfigPath, work, n, rateLimit, hookCap, budget, drift, steadyPeriods, concurrency)
+		res, err := benchOne(ctx, k8s, hooks.Client, managerBin, kubeconfigPath, work, n, rateLimit, hookCap, budget, drift, steadyPeriods, concurrency, busyShare)
 		if err != nil {
 			return fmt.Errorf("%d TokenHooks: %w", n, err)
 		}
@@ -142,19 +149,23 @@ func run(sizeList string, rateLimit, hookCap, budget int, drift time.Duration, s
 type result struct {
 	n, orgs                 int
 	ready                   time.Duration
+	readyFloor              time.Duration
 	reads, writes, tooMany  int
+	othersTooMany           int
+	createCalls             map[string]int // by method and endpoint
 	reconciles              int
 	cpu                     time.Duration
 	peakRSS                 int64
 	steadyReadsPerHookHour  float64
 	steadyWritesPerHookHour float64
 	cleanup                 time.Duration
+	cleanupFloor            time.Duration
 	pastCap                 string
 	maxOrgCallsPerMinute    int
 }
 
 func benchOne(ctx context.Context, k8s client.Client, hookClient *http.Client, managerBin, kubeconfig, work string,
-	n, rateLimit, hookCap, budget int, drift time.Duration, steadyPeriods, concurrency int) (result, error) {
+	n, rateLimit, hookCap, budget int, drift time.Duration, steadyPeriods, concurrency int, busyShare float64) (result, error) {
 	res := result{n: n, orgs: (n + hookCap - 1) / hookCap}
 	step(fmt.Sprintf("%d TokenHooks over %d orgs", n, res.orgs))
 	ns := fmt.Sprintf("bench-%d", n)
@@ -187,6 +198,17 @@ func benchOne(ctx context.Context, k8s client.Client, hookClient *http.Client, m
 			StringData: map[string]string{"apiToken": simToken}}); err != nil {
 			return res, err
 		}
+	}
+	// The first org's other clients: steady traffic at their share of its
+	// limit, on an endpoint the operator never calls.
+	busy := newOtherTraffic(orgs[0].srv, busyShare*float64(rateLimit))
+	defer busy.stop()
+	capacity := func(o int) float64 { // calls a minute left to the operator in org o
+		c := float64(budget)
+		if o == 0 {
+			c = min(c, float64(rateLimit)*(1-busyShare))
+		}
+		return c
 	}
 	caPath := filepath.Join(work, fmt.Sprintf("ca-%d.pem", n))
 	if err := os.WriteFile(caPath, caBundle, 0o600); err != nil {
@@ -248,8 +270,13 @@ func benchOne(ctx context.Context, k8s client.Client, hookClient *http.Client, m
 		return res, err
 	}
 	res.ready = time.Since(start)
-	for _, o := range orgs {
-		for _, c := range o.sim.Calls() {
+	for i, o := range orgs {
+		ours := operatorCalls(o.sim.Calls())
+		for _, c := range ours {
+			if res.createCalls == nil {
+				res.createCalls = map[string]int{}
+			}
+			res.createCalls[c.Endpoint]++
 			switch {
 			case c.Status == http.StatusTooManyRequests:
 				res.tooMany++
@@ -259,7 +286,9 @@ func benchOne(ctx context.Context, k8s client.Client, hookClient *http.Client, m
 				res.reads++
 			}
 		}
-		res.maxOrgCallsPerMinute = max(res.maxOrgCallsPerMinute, busiestMinute(o.sim.Calls()))
+		res.othersTooMany += len(o.sim.Calls()) - len(ours) - busy.okCalls(o.sim.Calls())
+		res.readyFloor = max(res.readyFloor, floor(len(ours), capacity(i), budget))
+		res.maxOrgCallsPerMinute = max(res.maxOrgCallsPerMinute, busiestMinute(ours))
 	}
 	res.reconciles = reconciles(metricsAddr)
 
@@ -271,7 +300,7 @@ func benchOne(ctx context.Context, k8s client.Client, hookClient *http.Client, m
 	time.Sleep(hold)
 	var sReads, sWrites int
 	for _, o := range orgs {
-		for _, c := range o.sim.Calls() {
+		for _, c := range operatorCalls(o.sim.Calls()) {
 			if c.IsWrite() {
 				sWrites++
 			} else {
@@ -310,7 +339,7 @@ func benchOne(ctx context.Context, k8s client.Client, hookClient *http.Client, m
 		last.sim.ResetCalls()
 		time.Sleep(2 * drift)
 		refused := 0
-		for _, c := range last.sim.Calls() {
+		for _, c := range operatorCalls(last.sim.Calls()) {
 			if c.IsWrite() && c.Status >= 400 {
 				refused++
 			}
@@ -320,6 +349,9 @@ func benchOne(ctx context.Context, k8s client.Client, hookClient *http.Client, m
 	}
 
 	step("deleting every TokenHook")
+	for _, o := range orgs {
+		o.sim.ResetCalls()
+	}
 	start = time.Now()
 	if err := k8s.DeleteAllOf(ctx, &v1.TokenHook{}, client.InNamespace(ns)); err != nil {
 		return res, err
@@ -338,6 +370,15 @@ func benchOne(ctx context.Context, k8s client.Client, hookClient *http.Client, m
 		return res, err
 	}
 	res.cleanup = time.Since(start)
+	for i, o := range orgs {
+		ours := operatorCalls(o.sim.Calls())
+		res.cleanupFloor = max(res.cleanupFloor, floor(len(ours), capacity(i), budget))
+		for _, c := range ours {
+			if c.Status == http.StatusTooManyRequests {
+				res.tooMany++
+			}
+		}
+	}
 	res.cpu, res.peakRSS = procUsage(mgr.Process.Pid)
 	return res, nil
 }
@@ -451,14 +492,26 @@ func procUsage(pid int) (time.Duration, int64) {
 }
 
 func printResults(rs []result) {
-	fmt.Printf("\n%-6s %-5s %-10s %-13s %-14s %-6s %-11s %-14s %-10s %-9s %-13s %-13s %-10s\n",
-		"hooks", "orgs", "to Ready", "reads/hook", "writes/hook", "429s", "reconciles", "busiest min", "mgr CPU", "peak RSS",
-		"steady r/h/h", "steady w/h/h", "cleanup")
+	fmt.Printf("\n%-6s %-5s %-22s %-11s %-12s %-10s %-11s %-14s %-10s %-9s %-13s %-13s %-22s\n",
+		"hooks", "orgs", "to Ready (floor, x)", "reads/hook", "writes/hook", "429s", "reconciles", "busiest min", "mgr CPU", "peak RSS",
+		"steady r/h/h", "steady w/h/h", "cleanup (floor, x)")
 	for _, r := range rs {
-		fmt.Printf("%-6d %-5d %-10s %-13.1f %-14.1f %-6d %-11d %-14s %-10s %-9s %-13.1f %-13.1f %-10s\n",
-			r.n, r.orgs, r.ready.Round(100*time.Millisecond), float64(r.reads)/float64(r.n), float64(r.writes)/float64(r.n),
-			r.tooMany, r.reconciles, fmt.Sprintf("%d/min/org", r.maxOrgCallsPerMinute), r.cpu.Round(10*time.Millisecond),
-			fmt.Sprintf("%dMiB", r.peakRSS>>20), r.steadyReadsPerHookHour, r.steadyWritesPerHookHour, r.cleanup.Round(100*time.Millisecond))
+		fmt.Printf("%-6d %-5d %-22s %-11.2f %-12.2f %-10s %-11d %-14s %-10s %-9s %-13.1f %-13.1f %-22s\n",
+			r.n, r.orgs, vsFloor(r.ready, r.readyFloor), float64(r.reads)/float64(r.n), float64(r.writes)/float64(r.n),
+			fmt.Sprintf("%d (%d)", r.tooMany, r.othersTooMany), r.reconciles, fmt.Sprintf("%d/min/org", r.maxOrgCallsPerMinute),
+			r.cpu.Round(10*time.Millisecond), fmt.Sprintf("%dMiB", r.peakRSS>>20), r.steadyReadsPerHookHour, r.steadyWritesPerHookHour,
+			vsFloor(r.cleanup, r.cleanupFloor))
+	}
+	fmt.Println("\nfloor: the busiest org's calls (as made, 429s included) over the calls a minute left to the operator there " +
+		"(its budget; in the first org at most what its other clients leave), less the budget's burst.\n" +
+		"429s: to the operator (to the first org's other clients).")
+	for _, r := range rs {
+		var kinds []string
+		for k, v := range r.createCalls {
+			kinds = append(kinds, fmt.Sprintf("%s %.2f", k, float64(v)/float64(r.n)))
+		}
+		slices.Sort(kinds)
+		fmt.Printf("\ncalls per TokenHook to Ready (%d hooks): %s\n", r.n, strings.Join(kinds, "; "))
 	}
 	for _, r := range rs {
 		if r.pastCap != "" {
@@ -466,6 +519,86 @@ func printResults(rs []result) {
 		}
 	}
 	fmt.Println()
+}
+
+func vsFloor(took, floor time.Duration) string {
+	if floor <= 0 {
+		return took.Round(100*time.Millisecond).String() + " (-)"
+	}
+	return fmt.Sprintf("%s (%s, %.2fx)", took.Round(100*time.Millisecond), floor.Round(100*time.Millisecond), took.Seconds()/floor.Seconds())
+}
+
+// floor is the least time calls take at perMinute, after the burst of a
+// budget of budget calls a minute (the manager's limiter allows budget/20 at once).
+func floor(calls int, perMinute float64, budget int) time.Duration {
+	calls -= max(1, budget/20)
+	if calls <= 0 || perMinute <= 0 {
+		return 0
+	}
+	return time.Duration(float64(calls) / perMinute * float64(time.Minute))
+}
+
+// otherPath is where the other clients of an org call: the operator never does.
+const otherPath = "/api/v1/authorizationServers"
+
+// operatorCalls leaves out the other clients' calls.
+func operatorCalls(calls []oktasim.Call) []oktasim.Call {
+	var out []oktasim.Call
+	for _, c := range calls {
+		if c.Path != otherPath {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// otherTraffic is an org's other clients: perMinute calls a minute, evenly spread.
+type otherTraffic struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newOtherTraffic(srv *oktasim.Server, perMinute float64) *otherTraffic {
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &otherTraffic{cancel: cancel, done: make(chan struct{})}
+	if perMinute <= 0 {
+		close(t.done)
+		return t
+	}
+	go func() {
+		defer close(t.done)
+		tick := time.NewTicker(time.Duration(float64(time.Minute) / perMinute))
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+otherPath, nil)
+			req.Header.Set("Authorization", "SSWS "+simToken)
+			if resp, err := srv.Client.Do(req); err == nil {
+				_ = resp.Body.Close()
+			}
+		}
+	}()
+	return t
+}
+
+func (t *otherTraffic) stop() {
+	t.cancel()
+	<-t.done
+}
+
+// okCalls counts the other clients' calls that Okta did not refuse with 429.
+func (t *otherTraffic) okCalls(calls []oktasim.Call) int {
+	n := 0
+	for _, c := range calls {
+		if c.Path == otherPath && c.Status != http.StatusTooManyRequests {
+			n++
+		}
+	}
+	return n
 }
 
 func step(msg string) { fmt.Fprintf(os.Stderr, "[%s] %s\n", time.Now().Format("15:04:05"), msg) }

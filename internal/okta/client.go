@@ -82,6 +82,10 @@ type Client interface {
 	// ErrNotFound if none; hooks of other types are never returned.
 	FindInlineHookByName(ctx context.Context, name string) (*InlineHook, error)
 
+	// ListInlineHooks lists the org's token hooks (every page; hooks of other types are never
+	// returned): one listing can serve every TokenHook of an org.
+	ListInlineHooks(ctx context.Context) ([]*InlineHook, error)
+
 	// CreateInlineHook creates a token hook from h (ID and Status are ignored). Okta creates it
 	// ACTIVE. Names are unique in an org: a duplicate is a terminal error.
 	CreateInlineHook(ctx context.Context, h InlineHook) (*InlineHook, error)
@@ -106,6 +110,14 @@ type Client interface {
 	// DeleteInlineHook deletes an INACTIVE hook; deleting an ACTIVE one is a terminal error.
 	// ErrNotFound if it is already gone, which a finalizer may treat as done.
 	DeleteInlineHook(ctx context.Context, id string) error
+
+	// ListPolicies lists an authorization server's access policies. ErrNotFound if the server
+	// is absent.
+	ListPolicies(ctx context.Context, authServerID string) ([]*Policy, error)
+
+	// ListPolicyRules lists a policy's rules, each fit for UpdatePolicyRule. ErrNotFound if the
+	// server or the policy is absent.
+	ListPolicyRules(ctx context.Context, authServerID, policyID string) ([]*PolicyRule, error)
 
 	// FindPolicy finds an access policy of an authorization server by ID or, failing that, by
 	// exact name. ErrNotFound if the server or the policy is absent; ErrAmbiguous if the name

@@ -6,6 +6,7 @@ package okta_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -706,5 +707,73 @@ func TestExecuteInlineHook(t *testing.T) {
 	}
 	if _, err := e.client.ExecuteInlineHook(ctx, "calnosuchhook0000000", []byte(payload)); !errors.Is(err, okta.ErrNotFound) {
 		t.Errorf("execute of a missing hook: %v, want ErrNotFound", err)
+	}
+}
+
+// One listing serves every TokenHook of an org: it returns every token hook
+// (across pages), each policy, and rules fit for a read-modify-write.
+func TestListings(t *testing.T) {
+	e := newEnv(t, oktasim.Options{})
+	ctx := context.Background()
+	var want []string
+	for i := range 3 {
+		h, err := e.client.CreateInlineHook(ctx, desiredHook(fmt.Sprintf("hook-%d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, h.ID)
+	}
+	hooks, err := e.client.ListInlineHooks(ctx)
+	if err != nil {
+		t.Fatalf("ListInlineHooks: %v", err)
+	}
+	var got []string
+	for _, h := range hooks {
+		got = append(got, h.ID)
+		if h.AuthSecret != "" {
+			t.Errorf("hook %s came back with its secret", h.ID)
+		}
+	}
+	if !cmp.Equal(got, want, cmpopts.SortSlices(func(a, b string) bool { return a < b })) {
+		t.Errorf("ListInlineHooks IDs = %v, want %v", got, want)
+	}
+	if h, err := okta.HookNamed(hooks, "hook-1"); err != nil || h.ID != want[1] {
+		t.Errorf("HookNamed(hook-1) = %v, %v; want %s", h, err, want[1])
+	}
+	if _, err := okta.HookNamed(hooks, "nope"); !errors.Is(err, okta.ErrNotFound) {
+		t.Errorf("HookNamed(nope) = %v, want ErrNotFound", err)
+	}
+
+	policies, err := e.client.ListPolicies(ctx, "default")
+	if err != nil {
+		t.Fatalf("ListPolicies: %v", err)
+	}
+	def, err := okta.PickPolicy(policies, "default", "Default Policy")
+	if err != nil {
+		t.Fatalf("PickPolicy: %v", err)
+	}
+	if _, err := e.client.ListPolicies(ctx, "aus0nosuchserver000"); !errors.Is(err, okta.ErrNotFound) {
+		t.Errorf("ListPolicies of a missing server = %v, want ErrNotFound", err)
+	}
+	added, err := e.sim.AddRule("default", def.ID, oktasim.RuleSpec{Name: "listed",
+		Conditions: oktasim.RuleConditions{GrantTypes: []string{"authorization_code"}, Scopes: []string{"*"},
+			Groups: oktasim.IncludeExclude{Include: []string{"EVERYONE"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := e.client.ListPolicyRules(ctx, "default", def.ID)
+	if err != nil {
+		t.Fatalf("ListPolicyRules: %v", err)
+	}
+	rule, err := okta.PickPolicyRule(rules, def.ID, "listed")
+	if err != nil || rule.ID != added.ID {
+		t.Fatalf("PickPolicyRule(listed) = %v, %v; want %s", rule, err, added.ID)
+	}
+	rule.InlineHookID = want[0]
+	if _, err := e.client.UpdatePolicyRule(ctx, "default", rule); err != nil {
+		t.Fatalf("UpdatePolicyRule of a listed rule: %v", err)
+	}
+	if got, err := e.client.GetPolicyRule(ctx, "default", def.ID, added.ID); err != nil || got.InlineHookID != want[0] {
+		t.Errorf("rule after update = %v, %v; want hook %s", got, err, want[0])
 	}
 }

@@ -33,11 +33,14 @@ func Outcome(err error) string {
 	return OutcomeError
 }
 
-// Metrics counts Okta calls by operation and outcome and times them by operation. One call can
-// be several HTTP requests (429 retries, the PrivateKey token request).
+// Metrics counts Okta calls by org, operation and outcome and times them by org and operation.
+// One call can be several HTTP requests (429 retries, the PrivateKey token request); the 429
+// answers among them are counted apart, by org.
 type Metrics struct {
-	calls    *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	calls       *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	rateLimited *prometheus.CounterVec
+	org         string // the org label of what observe counts
 }
 
 // NewMetrics creates the metrics and registers them with reg, if not nil. Registering twice with
@@ -46,19 +49,36 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tokenhook_okta_calls_total",
-			Help: "Okta management API calls by operation and outcome (ok, not_found, transient, terminal, error).",
-		}, []string{"operation", "outcome"}),
+			Help: "Okta management API calls by org, operation and outcome (ok, not_found, transient, terminal, error).",
+		}, []string{"org", "operation", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "tokenhook_okta_call_duration_seconds",
-			Help:    "Duration of Okta management API calls, retries included, by operation.",
+			Help:    "Duration of Okta management API calls, retries included, by org and operation.",
 			Buckets: prometheus.ExponentialBuckets(0.025, 2, 11), // 25ms to ~25s
-		}, []string{"operation"}),
+		}, []string{"org", "operation"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokenhook_okta_rate_limited_total",
+			Help: "HTTP answers 429 (rate limited) from Okta's management API, by org; the SDK retries them.",
+		}, []string{"org"}),
 	}
 	if reg != nil {
 		m.calls = register(reg, m.calls)
 		m.duration = register(reg, m.duration)
+		m.rateLimited = register(reg, m.rateLimited)
 	}
 	return m
+}
+
+// ForOrg returns metrics that count under the org label org (the org's host name).
+func (m *Metrics) ForOrg(org string) *Metrics {
+	c := *m
+	c.org = org
+	return &c
+}
+
+// RateLimited counts one 429 answer from org.
+func (m *Metrics) RateLimited(org string) {
+	m.rateLimited.WithLabelValues(org).Inc()
 }
 
 func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
@@ -75,8 +95,8 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 }
 
 func (m *Metrics) observe(op string, start time.Time, err error) {
-	m.calls.WithLabelValues(op, Outcome(err)).Inc()
-	m.duration.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	m.calls.WithLabelValues(m.org, op, Outcome(err)).Inc()
+	m.duration.WithLabelValues(m.org, op).Observe(time.Since(start).Seconds())
 }
 
 // Instrument returns c with every call counted and timed in m. A nil m returns c unchanged.
@@ -106,6 +126,27 @@ func (i *instrumented) FindInlineHookByName(ctx context.Context, name string) (*
 	out, err := i.next.FindInlineHookByName(ctx, name)
 	i.m.observe("find_inline_hook_by_name", start, err)
 	return out, err
+}
+
+func (i *instrumented) ListInlineHooks(ctx context.Context) ([]*InlineHook, error) {
+	start := time.Now()
+	hs, err := i.next.ListInlineHooks(ctx)
+	i.m.observe("list_inline_hooks", start, err)
+	return hs, err
+}
+
+func (i *instrumented) ListPolicies(ctx context.Context, authServerID string) ([]*Policy, error) {
+	start := time.Now()
+	ps, err := i.next.ListPolicies(ctx, authServerID)
+	i.m.observe("list_policies", start, err)
+	return ps, err
+}
+
+func (i *instrumented) ListPolicyRules(ctx context.Context, authServerID, policyID string) ([]*PolicyRule, error) {
+	start := time.Now()
+	rs, err := i.next.ListPolicyRules(ctx, authServerID, policyID)
+	i.m.observe("list_policy_rules", start, err)
+	return rs, err
 }
 
 func (i *instrumented) CreateInlineHook(ctx context.Context, h InlineHook) (*InlineHook, error) {

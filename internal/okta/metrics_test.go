@@ -25,7 +25,9 @@ func TestInstrument(t *testing.T) {
 			i++
 			return &okta.InlineHook{}, err
 		},
-	}, m)
+	}, m.ForOrg("dev-1.okta.com"))
+	m.RateLimited("dev-1.okta.com")
+	m.RateLimited("dev-1.okta.com")
 	for range results {
 		_, _ = c.GetInlineHook(context.Background(), "cal1")
 	}
@@ -45,7 +47,12 @@ func TestInstrument(t *testing.T) {
 			}
 			switch f.GetName() {
 			case "tokenhook_okta_calls_total":
+				if labels["org"] != "dev-1.okta.com" {
+					t.Errorf("call counted under org %q, want dev-1.okta.com", labels["org"])
+				}
 				counts[labels["operation"]+"/"+labels["outcome"]] = metric.GetCounter().GetValue()
+			case "tokenhook_okta_rate_limited_total":
+				counts["429/"+labels["org"]] = metric.GetCounter().GetValue()
 			case "tokenhook_okta_call_duration_seconds":
 				observations += metric.GetHistogram().GetSampleCount()
 			}
@@ -57,6 +64,7 @@ func TestInstrument(t *testing.T) {
 		"get_inline_hook/transient": 1,
 		"get_inline_hook/terminal":  1,
 		"delete_inline_hook/error":  1,
+		"429/dev-1.okta.com":        2,
 	}
 	if diff := cmp.Diff(want, counts); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)

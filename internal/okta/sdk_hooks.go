@@ -49,7 +49,7 @@ func (c *sdkClient) GetInlineHook(ctx context.Context, id string) (*InlineHook, 
 	return hookOrError("get inline hook "+id, h)
 }
 
-func (c *sdkClient) FindInlineHookByName(ctx context.Context, name string) (*InlineHook, error) {
+func (c *sdkClient) ListInlineHooks(ctx context.Context) ([]*InlineHook, error) {
 	ctx, cancel := c.call(ctx)
 	defer cancel()
 	hooks, resp, err := c.sdk.InlineHook.ListInlineHooks(ctx, query.NewQueryParams(query.WithType(TokenHookType)))
@@ -63,10 +63,29 @@ func (c *sdkClient) FindInlineHookByName(ctx context.Context, name string) (*Inl
 		}
 		hooks = append(hooks, page...)
 	}
+	out := make([]*InlineHook, 0, len(hooks))
 	for _, h := range hooks {
 		// The type check guards against a server that ignores the filter.
-		if h != nil && h.Name == name && h.Type == TokenHookType {
-			return fromSDKHook(h), nil
+		if h != nil && h.Type == TokenHookType {
+			out = append(out, fromSDKHook(h))
+		}
+	}
+	return out, nil
+}
+
+func (c *sdkClient) FindInlineHookByName(ctx context.Context, name string) (*InlineHook, error) {
+	hooks, err := c.ListInlineHooks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return HookNamed(hooks, name)
+}
+
+// HookNamed picks the hook with this exact name from a listing; ErrNotFound if none.
+func HookNamed(hooks []*InlineHook, name string) (*InlineHook, error) {
+	for _, h := range hooks {
+		if h.Name == name {
+			return h, nil
 		}
 	}
 	return nil, fmt.Errorf("find inline hook named %q: %w", name, ErrNotFound)

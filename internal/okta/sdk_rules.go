@@ -10,9 +10,9 @@ import (
 	oktasdk "github.com/okta/okta-sdk-golang/v2/okta"
 )
 
-func (c *sdkClient) FindPolicy(ctx context.Context, authServerID, nameOrID string) (*Policy, error) {
+func (c *sdkClient) ListPolicies(ctx context.Context, authServerID string) ([]*Policy, error) {
 	if err := checkID("authorization server", authServerID); err != nil {
-		return nil, fmt.Errorf("find policy %q: %w", nameOrID, err)
+		return nil, fmt.Errorf("list policies: %w", err)
 	}
 	ctx, cancel := c.call(ctx)
 	defer cancel()
@@ -27,16 +27,33 @@ func (c *sdkClient) FindPolicy(ctx context.Context, authServerID, nameOrID strin
 		}
 		policies = append(policies, page...)
 	}
+	out := make([]*Policy, 0, len(policies))
+	for _, p := range policies {
+		if p != nil {
+			out = append(out, &Policy{ID: p.Id, Name: p.Name})
+		}
+	}
+	return out, nil
+}
+
+func (c *sdkClient) FindPolicy(ctx context.Context, authServerID, nameOrID string) (*Policy, error) {
+	policies, err := c.ListPolicies(ctx, authServerID)
+	if err != nil {
+		return nil, fmt.Errorf("find policy %q: %w", nameOrID, err)
+	}
+	return PickPolicy(policies, authServerID, nameOrID)
+}
+
+// PickPolicy picks a policy from a listing by ID or, failing that, by exact name, with
+// FindPolicy's errors.
+func PickPolicy(policies []*Policy, authServerID, nameOrID string) (*Policy, error) {
 	var byName []*Policy
 	for _, p := range policies {
-		if p == nil {
-			continue
-		}
-		if p.Id == nameOrID {
-			return &Policy{ID: p.Id, Name: p.Name}, nil
+		if p.ID == nameOrID {
+			return p, nil
 		}
 		if p.Name == nameOrID {
-			byName = append(byName, &Policy{ID: p.Id, Name: p.Name})
+			byName = append(byName, p)
 		}
 	}
 	switch len(byName) {
@@ -57,9 +74,9 @@ func rulesPath(authServerID, policyID string) string {
 	return "/api/v1/authorizationServers/" + authServerID + "/policies/" + policyID + "/rules"
 }
 
-func (c *sdkClient) FindPolicyRule(ctx context.Context, authServerID, policyID, nameOrID string) (*PolicyRule, error) {
+func (c *sdkClient) ListPolicyRules(ctx context.Context, authServerID, policyID string) ([]*PolicyRule, error) {
 	if err := checkIDs(authServerID, policyID); err != nil {
-		return nil, fmt.Errorf("find policy rule %q: %w", nameOrID, err)
+		return nil, fmt.Errorf("list policy rules: %w", err)
 	}
 	ctx, cancel := c.call(ctx)
 	defer cancel()
@@ -67,12 +84,30 @@ func (c *sdkClient) FindPolicyRule(ctx context.Context, authServerID, policyID, 
 	if err != nil {
 		return nil, fmt.Errorf("list rules of policy %s: %w", policyID, err)
 	}
-	var byName []*PolicyRule
+	out := make([]*PolicyRule, 0, len(raws))
 	for _, raw := range raws {
 		r, err := parseRule(policyID, raw)
 		if err != nil {
 			return nil, fmt.Errorf("list rules of policy %s: %w", policyID, err)
 		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (c *sdkClient) FindPolicyRule(ctx context.Context, authServerID, policyID, nameOrID string) (*PolicyRule, error) {
+	rules, err := c.ListPolicyRules(ctx, authServerID, policyID)
+	if err != nil {
+		return nil, fmt.Errorf("find policy rule %q: %w", nameOrID, err)
+	}
+	return PickPolicyRule(rules, policyID, nameOrID)
+}
+
+// PickPolicyRule picks a rule from a listing by ID or, failing that, by exact name, with
+// FindPolicyRule's errors.
+func PickPolicyRule(rules []*PolicyRule, policyID, nameOrID string) (*PolicyRule, error) {
+	var byName []*PolicyRule
+	for _, r := range rules {
 		if r.ID == nameOrID {
 			return r, nil
 		}

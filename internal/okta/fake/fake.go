@@ -21,6 +21,9 @@ var ErrNotImplemented = errors.New("fake okta client: method not set")
 type Client struct {
 	GetInlineHookFn        func(ctx context.Context, id string) (*okta.InlineHook, error)
 	FindInlineHookByNameFn func(ctx context.Context, name string) (*okta.InlineHook, error)
+	ListInlineHooksFn      func(ctx context.Context) ([]*okta.InlineHook, error)
+	ListPoliciesFn         func(ctx context.Context, authServerID string) ([]*okta.Policy, error)
+	ListPolicyRulesFn      func(ctx context.Context, authServerID, policyID string) ([]*okta.PolicyRule, error)
 	CreateInlineHookFn     func(ctx context.Context, h okta.InlineHook) (*okta.InlineHook, error)
 	UpdateInlineHookFn     func(ctx context.Context, h okta.InlineHook) (*okta.InlineHook, error)
 	ActivateInlineHookFn   func(ctx context.Context, id string) (*okta.InlineHook, error)
@@ -53,6 +56,30 @@ func (c *Client) FindInlineHookByName(ctx context.Context, name string) (*okta.I
 		return nil, notSet("FindInlineHookByName")
 	}
 	return c.FindInlineHookByNameFn(ctx, name)
+}
+
+// ListInlineHooks calls ListInlineHooksFn.
+func (c *Client) ListInlineHooks(ctx context.Context) ([]*okta.InlineHook, error) {
+	if c.ListInlineHooksFn == nil {
+		return nil, notSet("ListInlineHooks")
+	}
+	return c.ListInlineHooksFn(ctx)
+}
+
+// ListPolicies calls ListPoliciesFn.
+func (c *Client) ListPolicies(ctx context.Context, authServerID string) ([]*okta.Policy, error) {
+	if c.ListPoliciesFn == nil {
+		return nil, notSet("ListPolicies")
+	}
+	return c.ListPoliciesFn(ctx, authServerID)
+}
+
+// ListPolicyRules calls ListPolicyRulesFn.
+func (c *Client) ListPolicyRules(ctx context.Context, authServerID, policyID string) ([]*okta.PolicyRule, error) {
+	if c.ListPolicyRulesFn == nil {
+		return nil, notSet("ListPolicyRules")
+	}
+	return c.ListPolicyRulesFn(ctx, authServerID, policyID)
 }
 
 // CreateInlineHook calls CreateInlineHookFn.
