@@ -101,10 +101,14 @@ demo: envtest ## The main job: the whole scenario on this machine (control plane
 ##@ Build
 
 .PHONY: build
-build: generate ## Build the manager, hookserver and oktasim binaries into bin/.
+build: generate kubectl-tokenhook ## Build the manager, hookserver, oktasim and kubectl-tokenhook binaries into bin/.
 	go build -o bin/manager ./cmd/manager
 	go build -o bin/hookserver ./cmd/hookserver
 	go build -o bin/oktasim ./cmd/oktasim
+
+.PHONY: kubectl-tokenhook
+kubectl-tokenhook: ## Build the kubectl plugin into bin/kubectl-tokenhook (with bin/ on your PATH: kubectl tokenhook status|preview).
+	go build -o bin/kubectl-tokenhook ./cmd/kubectl-tokenhook
 
 .PHONY: run
 run: manifests generate ## Run the manager from your host against the cluster in your kubeconfig (RUN_ARGS="--leader-elect --leader-election-namespace=tokenhook-system" to take part in leader election).
