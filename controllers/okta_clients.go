@@ -214,3 +214,14 @@ func orgLabel(orgURL string) string {
 	}
 	return orgURL
 }
+
+// dropListings forgets every org's listings, as a newly started manager has
+// none: for tests of what a new version finds in Okta.
+func (c *oktaClients) dropListings() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, o := range c.orgs {
+		o.listings = oktacache.New(o.listings.Options())
+	}
+	clear(c.clients) // they hold the old listings
+}

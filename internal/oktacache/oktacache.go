@@ -60,6 +60,9 @@ func New(opts Options) *Org {
 	return &Org{opts: opts, policies: map[string]*listing[okta.Policy]{}, rules: map[[2]string]*listing[okta.PolicyRule]{}}
 }
 
+// Options are the options o was made with.
+func (o *Org) Options() Options { return o.opts }
+
 // Client returns c with its reads served from o. Every client of one org
 // should share o.
 func (o *Org) Client(c okta.Client) okta.Client { return &cachedClient{org: o, next: c} }

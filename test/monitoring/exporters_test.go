@@ -211,6 +211,8 @@ func runManager() (unavailable, err error) {
 			return &fake.Client{
 				GetInlineHookFn:        func(context.Context, string) (*okta.InlineHook, error) { return nil, rateLimited },
 				FindInlineHookByNameFn: func(context.Context, string) (*okta.InlineHook, error) { return nil, rateLimited },
+				// The manager reads through per-org listings.
+				ListInlineHooksFn: func(context.Context) ([]*okta.InlineHook, error) { return nil, rateLimited },
 			}, nil
 		},
 	})
