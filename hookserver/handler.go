@@ -52,6 +52,11 @@ type HandlerConfig struct {
 	DenyNonPatients bool
 	// AuthHeader is the header carrying the shared secret.
 	AuthHeader string
+	// AuthMode says which credentials are accepted (default AuthModeHeader).
+	AuthMode AuthMode
+	// Bearer verifies OAuth 2.0 access tokens; required in AuthModeOAuth and
+	// AuthModeBoth, unused in AuthModeHeader.
+	Bearer BearerVerifier
 	// MaxBodyBytes bounds the event size; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int
 }
@@ -61,7 +66,7 @@ type PatientSource interface {
 	Current() *patients.List
 }
 
-// Authenticator checks the shared secret.
+// Authenticator checks the shared secret. It may be nil in AuthModeOAuth.
 type Authenticator interface {
 	Valid(secret string) bool
 }
@@ -71,7 +76,7 @@ type Handler struct {
 	cfg        HandlerConfig
 	authHeader string // canonical form, for direct header map access
 	patients   PatientSource
-	auth       Authenticator
+	auth       Authenticator // nil unless the mode accepts the secret
 	metrics    *Metrics
 	log        *slog.Logger
 	// responses[mask] is the answer for a patient, by the tokens to patch
@@ -81,6 +86,10 @@ type Handler struct {
 	// deniedNotReady is deny mode's answer while no patient list is loaded.
 	deniedNotReady []byte
 	bufs           sync.Pool
+
+	bearer BearerVerifier // nil unless the mode accepts tokens
+	// unauthorized is the answer to every unauthorized call, whatever the reason.
+	unauthorized string
 }
 
 // NewHandler returns the hook handler. metrics and log may be nil.
@@ -97,8 +106,25 @@ func NewHandler(cfg HandlerConfig, pts PatientSource, auth Authenticator, metric
 	if err := protocol.ValidateClaimName(cfg.Claim, cfg.Tokens); err != nil {
 		return nil, err
 	}
-	if pts == nil || auth == nil {
-		return nil, errors.New("a patient source and an authenticator are required")
+	if cfg.AuthMode == "" {
+		cfg.AuthMode = AuthModeHeader
+	}
+	if _, err := ParseAuthMode(string(cfg.AuthMode)); err != nil {
+		return nil, err
+	}
+	if !cfg.AuthMode.header() {
+		auth = nil
+	}
+	if !cfg.AuthMode.oauth() {
+		cfg.Bearer = nil
+	}
+	switch {
+	case pts == nil:
+		return nil, errors.New("a patient source is required")
+	case cfg.AuthMode.header() && auth == nil:
+		return nil, fmt.Errorf("auth mode %s needs an authenticator", cfg.AuthMode)
+	case cfg.AuthMode.oauth() && cfg.Bearer == nil:
+		return nil, fmt.Errorf("auth mode %s needs a bearer token verifier", cfg.AuthMode)
 	}
 	if metrics == nil {
 		metrics = NewMetrics()
@@ -113,6 +139,9 @@ func NewHandler(cfg HandlerConfig, pts PatientSource, auth Authenticator, metric
 		auth:       auth,
 		metrics:    metrics,
 		log:        log,
+
+		bearer:       cfg.Bearer,
+		unauthorized: unauthorizedMessage(cfg.AuthMode, cfg.AuthHeader),
 	}
 	for mask := 1; mask < 4; mask++ {
 		var cmdTokens []protocol.Token
@@ -204,8 +233,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, bufp *[]byte) (o
 		w.Header()["Allow"] = allowPost
 		return h.fail(w, outcomeMethodNotAllowed, "method_not_allowed", "Okta calls token inline hooks with POST."), nil
 	}
-	if v := r.Header[h.authHeader]; len(v) != 1 || !h.auth.Valid(v[0]) {
-		return h.fail(w, outcomeUnauthorized, "unauthorized", "Missing or invalid "+h.cfg.AuthHeader+" header."), nil
+	if reason := h.authenticate(r); reason != "" {
+		h.metrics.observeAuthFailure(reason)
+		if h.bearer != nil {
+			w.Header()["Www-Authenticate"] = bearerChallenge
+		}
+		return h.fail(w, outcomeUnauthorized, "unauthorized", h.unauthorized), nil
 	}
 	if !isJSON(r.Header["Content-Type"]) {
 		return h.fail(w, outcomeUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json."), nil

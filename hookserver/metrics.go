@@ -24,6 +24,12 @@ type Metrics struct {
 	patients     prometheus.Gauge
 	reloads      *prometheus.CounterVec
 	lastGoodLoad *prometheus.GaugeVec
+	// authFailures and authenticated are read-only after NewMetrics.
+	authFailures  map[string]prometheus.Counter
+	authenticated map[string]prometheus.Counter
+	keyFetches    *prometheus.CounterVec
+	keys          prometheus.Gauge
+	lastGoodFetch prometheus.Gauge
 }
 
 // NewMetrics registers the metrics, with the Go runtime and process collectors.
@@ -59,7 +65,38 @@ func NewMetrics() *Metrics {
 		m.reloads.WithLabelValues(src, "success")
 		m.reloads.WithLabelValues(src, "error")
 	}
+	authFailures := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tokenhook_hook_auth_failures_total",
+		Help: "Unauthorized hook calls, by reason: missing (no credential), bad_secret (the auth header holds no accepted secret), or why a bearer token was refused (malformed_token, bad_signature, unknown_kid, expired, not_yet_valid, wrong_issuer, wrong_audience, wrong_client, missing_scope).",
+	}, []string{"reason"})
+	m.authFailures = map[string]prometheus.Counter{}
+	for _, r := range authFailureReasons() {
+		m.authFailures[r] = authFailures.WithLabelValues(r)
+	}
+	authenticated := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tokenhook_hook_authenticated_calls_total",
+		Help: "Hook calls whose credentials were accepted, by method: header (the shared secret) or oauth (a bearer token). Shows when Okta's channel has switched.",
+	}, []string{"method"})
+	m.authenticated = map[string]prometheus.Counter{
+		methodHeader: authenticated.WithLabelValues(methodHeader),
+		methodOAuth:  authenticated.WithLabelValues(methodOAuth),
+	}
+	m.keyFetches = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tokenhook_hook_oauth_key_fetches_total",
+		Help: "Fetches of the authorization server's signing keys (JWKS), by result (success, error). On error the keys in force stay.",
+	}, []string{"result"})
+	m.keyFetches.WithLabelValues("success")
+	m.keyFetches.WithLabelValues("error")
+	m.keys = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "tokenhook_hook_oauth_keys",
+		Help: "Signing keys in force for bearer tokens; 0 in header auth mode or before the first successful fetch.",
+	})
+	m.lastGoodFetch = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "tokenhook_hook_oauth_keys_last_success_timestamp_seconds",
+		Help: "Unix time of the last successful fetch of the signing keys.",
+	})
 	m.registry.MustRegister(calls, m.latency, m.patients, m.reloads, m.lastGoodLoad,
+		authFailures, authenticated, m.keyFetches, m.keys, m.lastGoodFetch,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -89,3 +126,22 @@ func (m *Metrics) observeLoad(source string, err error) {
 }
 
 func (m *Metrics) setPatients(n int) { m.patients.Set(float64(n)) }
+
+func (m *Metrics) observeAuth(method string) { m.authenticated[method].Inc() }
+
+func (m *Metrics) observeAuthFailure(reason string) {
+	if c, ok := m.authFailures[reason]; ok {
+		c.Inc()
+	}
+}
+
+// observeKeyFetch records one fetch of the signing keys, keys being those in force after it.
+func (m *Metrics) observeKeyFetch(keys int, err error) {
+	if err != nil {
+		m.keyFetches.WithLabelValues("error").Inc()
+		return
+	}
+	m.keyFetches.WithLabelValues("success").Inc()
+	m.keys.Set(float64(keys))
+	m.lastGoodFetch.SetToCurrentTime()
+}

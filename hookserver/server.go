@@ -3,17 +3,20 @@ package hookserver
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tokenhook/tokenhook/hookserver/internal/auth"
+	"github.com/tokenhook/tokenhook/hookserver/internal/bearer"
 	"github.com/tokenhook/tokenhook/hookserver/internal/filewatch"
 	"github.com/tokenhook/tokenhook/hookserver/internal/tlscert"
 	"github.com/tokenhook/tokenhook/hookserver/patients"
@@ -43,10 +46,16 @@ type Options struct {
 	Path string
 	// PatientsFile is the patient list (CSV or JSON, see patients.Parse).
 	PatientsFile string
+	// AuthMode says which credentials calls may carry (default AuthModeHeader).
+	AuthMode AuthMode
 	// AuthHeader names the header with the shared secret (default DefaultAuthHeader).
 	AuthHeader string
-	// AuthSecretFiles hold the accepted secrets, one per non-empty line.
+	// AuthSecretFiles hold the accepted secrets, one per non-empty line;
+	// required unless AuthMode is AuthModeOAuth, which ignores them.
 	AuthSecretFiles []string
+	// OAuth configures the bearer token check of AuthModeOAuth and
+	// AuthModeBoth; AuthModeHeader ignores it.
+	OAuth OAuthOptions
 	// Claim, Tokens and DenyNonPatients: see HandlerConfig.
 	Claim           string
 	Tokens          []protocol.Token
@@ -64,6 +73,32 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// OAuthOptions configure the check of OAuth 2.0 access tokens. Issuer,
+// Audience, ClientID and Scope are required.
+type OAuthOptions struct {
+	// Issuer is the Okta authorization server's issuer, which the token's iss
+	// must equal exactly, e.g. https://example.okta.com/oauth2/default.
+	Issuer string
+	// Audience must be one of the token's aud, e.g. api://default.
+	Audience string
+	// ClientID must be the token's cid: the client ID of Okta's channel.
+	ClientID string
+	// Scope must be one of the token's scp: the scope of Okta's channel.
+	Scope string
+	// JWKSURL is where the signing keys are (default Issuer + "/v1/keys").
+	JWKSURL string
+	// JWKSCAFile (PEM, optional) holds CAs trusted for fetching the keys, on
+	// top of the system's.
+	JWKSCAFile string
+	// ClockSkew is the tolerance on exp, nbf and iat (default 30s).
+	ClockSkew time.Duration
+	// MaxTokenBytes refuses longer tokens unread (default 8 KiB).
+	MaxTokenBytes int
+	// MinKeyRefreshInterval is the least time between two fetches of the
+	// keys caused by tokens with an unknown kid (default 30s).
+	MinKeyRefreshInterval time.Duration
+}
+
 // Server is the hook server: the hook endpoint and probes on one listener,
 // metrics on another, and the watchers that reload files.
 type Server struct {
@@ -71,7 +106,8 @@ type Server struct {
 	log      *slog.Logger
 	metrics  *Metrics
 	patients *patients.Store
-	secrets  *auth.Secrets
+	secrets  *auth.Secrets    // nil in AuthModeOAuth
+	bearer   *bearer.Verifier // nil in AuthModeHeader
 	cert     *tlscert.Reloader
 	hook     *Handler
 	stopping atomic.Bool
@@ -90,6 +126,12 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.AuthMode == "" {
+		opts.AuthMode = AuthModeHeader
+	}
+	if _, err := ParseAuthMode(string(opts.AuthMode)); err != nil {
+		return nil, err
+	}
 	switch {
 	case opts.Path[0] != '/':
 		return nil, fmt.Errorf("path %q must start with /", opts.Path)
@@ -103,11 +145,23 @@ func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Logger, metrics: NewMetrics()}
 
 	var err error
-	s.secrets, err = auth.Load(opts.AuthSecretFiles, s.reported(SourceAuthSecrets, "Auth secrets"))
-	if err != nil {
-		return nil, fmt.Errorf("load auth secrets: %w", err)
+	// A nil *auth.Secrets must not become a non-nil Authenticator.
+	var secrets Authenticator
+	if opts.AuthMode.header() {
+		s.secrets, err = auth.Load(opts.AuthSecretFiles, s.reported(SourceAuthSecrets, "Auth secrets"))
+		if err != nil {
+			return nil, fmt.Errorf("load auth secrets: %w", err)
+		}
+		s.metrics.observeLoad(SourceAuthSecrets, nil)
+		secrets = s.secrets
 	}
-	s.metrics.observeLoad(SourceAuthSecrets, nil)
+	var tokens BearerVerifier
+	if opts.AuthMode.oauth() {
+		if s.bearer, err = newVerifier(opts.OAuth, s.keysFetched); err != nil {
+			return nil, err
+		}
+		tokens = s.bearer
+	}
 	if opts.TLSCertFile != "" {
 		s.cert, err = tlscert.Load(opts.TLSCertFile, opts.TLSKeyFile, s.reported(SourceTLS, "TLS certificate"))
 		if err != nil {
@@ -129,11 +183,71 @@ func New(opts Options) (*Server, error) {
 		Tokens:          opts.Tokens,
 		DenyNonPatients: opts.DenyNonPatients,
 		AuthHeader:      opts.AuthHeader,
-	}, s.patients, s.secrets, s.metrics, s.log)
+		AuthMode:        opts.AuthMode,
+		Bearer:          tokens,
+	}, s.patients, secrets, s.metrics, s.log)
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// NewBearerVerifier returns the bearer token check of o for a Handler built
+// without a Server (tests, stand-ins). It fetches the signing keys when the
+// first token comes, and again on an unknown kid, at most every
+// MinKeyRefreshInterval; a Server also fetches them at start and hourly.
+func NewBearerVerifier(o OAuthOptions) (BearerVerifier, error) {
+	return newVerifier(o, nil)
+}
+
+// newVerifier makes the bearer token check; a Server fetches keys in Run.
+func newVerifier(o OAuthOptions, onFetch func(bearer.FetchResult)) (*bearer.Verifier, error) {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.JWKSCAFile != "" {
+		pem, err := os.ReadFile(o.JWKSCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("JWKS CA file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("JWKS CA file %s holds no PEM certificate", o.JWKSCAFile)
+		}
+		transport.TLSClientConfig.RootCAs = pool
+	}
+	v, err := bearer.New(bearer.Config{
+		Issuer:             o.Issuer,
+		Audience:           o.Audience,
+		ClientID:           o.ClientID,
+		Scope:              o.Scope,
+		JWKSURL:            o.JWKSURL,
+		Client:             &http.Client{Transport: transport},
+		ClockSkew:          o.ClockSkew,
+		MaxTokenBytes:      o.MaxTokenBytes,
+		MinRefreshInterval: o.MinKeyRefreshInterval,
+		OnFetch:            onFetch,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("OAuth: %w", err)
+	}
+	return v, nil
+}
+
+// keysFetched logs and counts fetches of the signing keys; kids are public.
+func (s *Server) keysFetched(r bearer.FetchResult) {
+	s.metrics.observeKeyFetch(len(r.KeyIDs), r.Err)
+	switch {
+	case r.Err != nil:
+		s.log.Error("OAuth signing keys fetch failed; keeping the previous ones", "error", r.Err,
+			"keys", len(r.KeyIDs))
+	case r.Changed:
+		s.log.Info("OAuth signing keys loaded", "kids", strings.Join(r.KeyIDs, ","), "durationMs", r.Took.Milliseconds())
+	default:
+		s.log.Debug("OAuth signing keys unchanged", "durationMs", r.Took.Milliseconds())
+	}
 }
 
 // reported logs and counts reloads of secrets and certificates.
@@ -151,8 +265,14 @@ func (s *Server) reported(source, what string) func(err error, took time.Duratio
 // Metrics returns the server's metrics.
 func (s *Server) Metrics() *Metrics { return s.metrics }
 
-// Ready reports whether the server can answer hook calls.
-func (s *Server) Ready() bool { return s.patients.Ready() && !s.stopping.Load() }
+// Ready reports whether the server can answer hook calls: the patient list
+// is loaded and, when tokens are accepted, the signing keys were fetched once.
+func (s *Server) Ready() bool { return s.patients.Ready() && s.keysReady() && !s.stopping.Load() }
+
+// keysReady is false until the first fetch of the signing keys succeeds, so
+// that a rollout to a mode with tokens stalls, and Okta's channel is not
+// switched, while the keys cannot be fetched. Later failures keep the keys.
+func (s *Server) keysReady() bool { return s.bearer == nil || s.bearer.Loaded() }
 
 // Handler serves the hook path and the probes.
 func (s *Server) Handler() http.Handler {
@@ -166,6 +286,8 @@ func (s *Server) Handler() http.Handler {
 			http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		case !s.patients.Ready():
 			http.Error(w, "patient list not loaded", http.StatusServiceUnavailable)
+		case !s.keysReady():
+			http.Error(w, "OAuth signing keys not fetched", http.StatusServiceUnavailable)
 		default:
 			_, _ = w.Write([]byte("ok\n"))
 		}
@@ -186,7 +308,7 @@ func (s *Server) Handler() http.Handler {
 func (s *Server) Run(ctx context.Context, hookLn, metricsLn net.Listener) error {
 	watchCtx, stopWatching := context.WithCancel(context.Background())
 	defer stopWatching()
-	errc := make(chan error, 5)
+	errc := make(chan error, 6)
 	var wg sync.WaitGroup
 	goRun := func(name string, run func() error) {
 		wg.Go(func() {
@@ -202,7 +324,12 @@ func (s *Server) Run(ctx context.Context, hookLn, metricsLn net.Listener) error 
 		OnError:  func(err error) { s.log.Warn("File watch error", "error", err) },
 	}
 	goRun("watch patients", func() error { return s.patients.Run(watchCtx) })
-	goRun("watch auth secrets", func() error { return s.secrets.Run(watchCtx, watch) })
+	if s.secrets != nil {
+		goRun("watch auth secrets", func() error { return s.secrets.Run(watchCtx, watch) })
+	}
+	if s.bearer != nil {
+		goRun("fetch OAuth signing keys", func() error { return s.bearer.Run(watchCtx) })
+	}
 	if s.cert != nil {
 		goRun("watch TLS certificate", func() error { return s.cert.Run(watchCtx, watch) })
 	}
@@ -239,7 +366,12 @@ func (s *Server) Run(ctx context.Context, hookLn, metricsLn net.Listener) error 
 	}
 	s.log.Info("Hook server started", "address", hookLn.Addr().String(), "path", s.opts.Path,
 		"tls", s.cert != nil, "tokens", tokenList(s.opts.Tokens), "claim", s.opts.Claim,
-		"denyNonPatients", s.opts.DenyNonPatients)
+		"denyNonPatients", s.opts.DenyNonPatients, "authMode", string(s.opts.AuthMode))
+	if s.bearer != nil {
+		c := s.bearer.Config()
+		s.log.Info("Accepting OAuth bearer tokens", "issuer", c.Issuer, "audience", c.Audience,
+			"clientId", c.ClientID, "scope", c.Scope, "jwksUrl", c.JWKSURL, "clockSkew", c.ClockSkew.String())
+	}
 
 	var runErr error
 	select {

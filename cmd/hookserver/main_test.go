@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tokenhook/tokenhook/hookserver"
 	"github.com/tokenhook/tokenhook/hookserver/protocol"
 )
 
@@ -75,6 +76,63 @@ func TestParseConfig(t *testing.T) {
 				}
 			},
 		},
+		"header mode by default": {
+			args: required,
+			check: func(t *testing.T, c *config) {
+				o := c.server
+				got := []any{o.AuthMode, o.OAuth}
+				want := []any{hookserver.AuthModeHeader, hookserver.OAuthOptions{ClockSkew: 30 * time.Second, MaxTokenBytes: 8192}}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("(-want +got):\n%s", diff)
+				}
+			},
+		},
+		"oauth flags": {
+			args: []string{"--patients", "/p.csv", "--auth-mode", "oauth", "--oauth-issuer", "https://example.okta.com/oauth2/default",
+				"--oauth-audience", "api://default", "--oauth-client-id", "0oa1", "--oauth-scope", "tokenhook",
+				"--oauth-jwks-url", "https://example.okta.com/oauth2/default/v1/keys", "--oauth-jwks-ca-file", "/ca.crt",
+				"--oauth-clock-skew", "10s", "--oauth-max-token-bytes", "4096"},
+			check: func(t *testing.T, c *config) {
+				o := c.server
+				got := []any{o.AuthMode, o.OAuth, o.AuthSecretFiles}
+				want := []any{hookserver.AuthModeOAuth, hookserver.OAuthOptions{
+					Issuer: "https://example.okta.com/oauth2/default", Audience: "api://default", ClientID: "0oa1", Scope: "tokenhook",
+					JWKSURL: "https://example.okta.com/oauth2/default/v1/keys", JWKSCAFile: "/ca.crt",
+					ClockSkew: 10 * time.Second, MaxTokenBytes: 4096,
+				}, []string(nil)}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("(-want +got):\n%s", diff)
+				}
+			},
+		},
+		"both from the environment": {
+			args: required,
+			env: map[string]string{"HOOKSERVER_AUTH_MODE": "both", "HOOKSERVER_OAUTH_ISSUER": "https://o.example/oauth2/x",
+				"HOOKSERVER_OAUTH_AUDIENCE": "api://x", "HOOKSERVER_OAUTH_CLIENT_ID": "0oa2", "HOOKSERVER_OAUTH_SCOPE": "s"},
+			check: func(t *testing.T, c *config) {
+				o := c.server
+				got := []any{o.AuthMode, o.OAuth.Issuer, o.OAuth.Audience, o.OAuth.ClientID, o.OAuth.Scope, o.AuthSecretFiles}
+				want := []any{hookserver.AuthModeBoth, "https://o.example/oauth2/x", "api://x", "0oa2", "s", []string{"/s"}}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("(-want +got):\n%s", diff)
+				}
+			},
+		},
+		"bad auth mode": {args: append([]string{"--auth-mode", "jwt"}, required...), wantErr: `unknown auth mode "jwt"`},
+		"oauth without its flags": {
+			args:    []string{"--patients", "/p", "--auth-mode", "oauth", "--oauth-issuer", "https://o.example"},
+			wantErr: "--auth-mode=oauth needs --oauth-audience, --oauth-client-id, --oauth-scope",
+		},
+		"both without a secret": {
+			args: []string{"--patients", "/p", "--auth-mode", "both", "--oauth-issuer", "https://o.example",
+				"--oauth-audience", "a", "--oauth-client-id", "c", "--oauth-scope", "s"},
+			wantErr: "--auth-secret-file is required with --auth-mode=both",
+		},
+		"zero clock skew": {
+			args: []string{"--patients", "/p", "--auth-mode", "oauth", "--oauth-issuer", "https://o.example",
+				"--oauth-audience", "a", "--oauth-client-id", "c", "--oauth-scope", "s", "--oauth-clock-skew", "0s"},
+			wantErr: "--oauth-clock-skew must be positive",
+		},
 		"reserved claim": {
 			args:    append([]string{"--claim", "sub"}, required...),
 			wantErr: `claim "sub" is reserved by Okta in the ID token`,
@@ -121,7 +179,9 @@ func TestHelp(t *testing.T) {
 		t.Fatalf("error = %v; want flag.ErrHelp", err)
 	}
 	for _, f := range []string{"-listen", "-path", "-patients", "-auth-header", "-auth-secret-file", "-claim", "-tokens",
-		"-deny-non-patients", "-tls-cert", "-tls-key", "-metrics-listen", "-log-level"} {
+		"-deny-non-patients", "-tls-cert", "-tls-key", "-metrics-listen", "-log-level", "-auth-mode", "-oauth-issuer",
+		"-oauth-audience", "-oauth-client-id", "-oauth-scope", "-oauth-jwks-url", "-oauth-jwks-ca-file", "-oauth-clock-skew",
+		"-oauth-max-token-bytes"} {
 		if !strings.Contains(out.String(), f) {
 			t.Errorf("usage lacks %s", f)
 		}

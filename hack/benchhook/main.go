@@ -7,9 +7,12 @@
 // the previous answer arrives) sends realistic ~3 KB Okta events, half of them
 // from patients, at several connection counts and list sizes, records every
 // latency for exact percentiles, and then measures a reload of the largest list
-// under load. It prints the issue's targets next to the measured values.
+// under load. With -oauth (the default), a hook server with --auth-mode=oauth
+// runs too, at the smallest list size, called with a bearer token signed by a
+// JWKS served over HTTPS from this process, as Okta calls an OAUTH channel. It
+// prints the issues' targets next to the measured values.
 //
-//	go run ./hack/benchhook [-duration 2s] [-conns 1,16,64] [-sizes 1000,100000]
+//	go run ./hack/benchhook [-duration 2s] [-conns 1,16,64] [-sizes 1000,100000] [-oauth=false]
 package main
 
 import (
@@ -35,8 +38,8 @@ import (
 )
 
 const (
-	secret      = "Basic YWRtaW46c3VwZXJzZWNyZXQ="
-	canaryLogin = "reload.canary@example.org"
+	defaultSecret = "Basic YWRtaW46c3VwZXJzZWNyZXQ="
+	canaryLogin   = "reload.canary@example.org"
 )
 
 type options struct {
@@ -51,6 +54,8 @@ type options struct {
 	serveTrivial, goBinary string
 	hookBinary             string
 	tls                    bool
+	oauth                  bool
+	secretBytes            int
 	trivialCert            string // internal: the trivial server's certificate and key files
 }
 
@@ -73,6 +78,8 @@ func benchMain() int {
 	flag.StringVar(&o.logLevel, "log-level", "info", "hook server --log-level (info logs one line per call)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (server logs, lists)")
 	flag.BoolVar(&o.tls, "tls", false, "serve and load over TLS 1.3 (ECDSA P-256), as with spec.hookServer.tls; the trivial server too")
+	flag.IntVar(&o.secretBytes, "secret-bytes", 0, "pad the shared secret to this length, e.g. a bearer token's, to tell the cost of a long Authorization header from that of checking a token (0: a 30-byte Basic secret)")
+	flag.BoolVar(&o.oauth, "oauth", true, "also run a hook server with --auth-mode=oauth at the smallest list size, called with a bearer token (cached by the server after its first call)")
 	flag.StringVar(&o.serveTrivial, "serve-trivial", "", "internal: serve the trivial server on this address")
 	flag.StringVar(&o.trivialCert, "serve-trivial-tls", "", "internal: the trivial server's certificate and key files, comma-separated")
 	flag.StringVar(&o.goBinary, "go", "go", "go command used to build the hook server")
@@ -121,6 +128,13 @@ func intList(s string) ([]int, error) {
 	return out, nil
 }
 
+// Row names of the servers.
+const (
+	nameTrivial = "trivial"
+	nameHeader  = "hookserver" // shared secret auth
+	nameOAuth   = "hook-oauth" // bearer token auth
+)
+
 type row struct {
 	server   string
 	patients int
@@ -152,6 +166,11 @@ func run(ctx context.Context, o options) (bool, error) {
 		if out, err := build.CombinedOutput(); err != nil {
 			return false, fmt.Errorf("build hook server: %w\n%s", err, out)
 		}
+	}
+	secret := defaultSecret
+	if o.secretBytes > len(secret) {
+		secret = "Bearer " + strings.Repeat("s", o.secretBytes-len("Bearer "))
+		fmt.Printf("Shared secret: %d bytes.\n", len(secret))
 	}
 	secretFile := filepath.Join(work, "secret")
 	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
@@ -191,6 +210,11 @@ func run(ctx context.Context, o options) (bool, error) {
 
 	hooks := make([]*server, len(o.sizes))
 	hookReqs := make([][]request, len(o.sizes))
+	hookNames := make([]string, len(o.sizes)) // row names, by hook server
+	hookSizes := slices.Clone(o.sizes)
+	for i := range hookNames {
+		hookNames[i] = nameHeader
+	}
 	var trivialReqs []request
 	var avgBody int
 	for i, n := range o.sizes {
@@ -226,6 +250,40 @@ func run(ctx context.Context, o options) (bool, error) {
 			trivialReqs = tr
 		}
 	}
+	var iss *issuer
+	if o.oauth {
+		if iss, err = startIssuer(work); err != nil {
+			return false, fmt.Errorf("JWKS server: %w", err)
+		}
+		defer iss.stop()
+		token, err := iss.token()
+		if err != nil {
+			return false, err
+		}
+		n := o.sizes[0]
+		addr, err := freeAddr()
+		if err != nil {
+			return false, err
+		}
+		metricsAddr, err := freeAddr()
+		if err != nil {
+			return false, err
+		}
+		fmt.Printf("Starting the hook server with %d patients and OAuth bearer token auth (%d-byte token) ...\n", n, len(token))
+		srv, err := start(ctx, fmt.Sprintf("hookserver-oauth-%d", n), addr, scheme+"://"+addr+"/readyz",
+			filepath.Join(work, fmt.Sprintf("hookserver-oauth-%d.log", n)),
+			append(append([]string{hookBin, "--listen", addr, "--metrics-listen", metricsAddr,
+				"--patients", filepath.Join(work, fmt.Sprintf("patients-%d", n), "patients.csv"),
+				"--tokens", "id,access", "--log-level", o.logLevel, "--shutdown-delay", "0"}, iss.args()...), hookTLSArgs...)...)
+		if err != nil {
+			return false, err
+		}
+		srv.tls = clientTLS
+		defer srv.stop()
+		reqs, _, _ := hookRequests(o.events, n, addr, trivialAddr, "Bearer "+token)
+		hooks, hookReqs = append(hooks, srv), append(hookReqs, reqs)
+		hookNames, hookSizes = append(hookNames, nameOAuth), append(hookSizes, n)
+	}
 	fmt.Printf("Events: %d distinct, %d bytes on average, half from patients; hook answers 200 with commands for both tokens, or 204.\n",
 		o.events, avgBody)
 	fmt.Printf("Each phase: %v warm-up, then %v measured, %d rounds; the median round is shown, its failures being the sum over rounds.\n"+
@@ -256,9 +314,9 @@ func run(ctx context.Context, o options) (bool, error) {
 			}
 		}
 		for i := -1; i < len(hooks); i++ {
-			name, n, patients := "trivial", 0, "-"
+			name, n, patients := nameTrivial, 0, "-"
 			if i >= 0 {
-				name, n = "hookserver", o.sizes[i]
+				name, n = hookNames[i], hookSizes[i]
 				patients = strconv.Itoa(n)
 			}
 			p := median(rounds[i+1])
@@ -318,6 +376,10 @@ func run(ctx context.Context, o options) (bool, error) {
 		fmt.Printf("  first failure: %s%s\n", p.firstFailure, probe.failure)
 	}
 
+	if iss != nil {
+		fmt.Printf("\nOAuth: the JWKS was fetched %d time(s) over the whole run (at start; every call after the first hits the token cache).\n",
+			iss.fetches.Load())
+	}
 	return report(o, rows, reloadTook, failedDuringReload, p.peakRSS), nil
 }
 
@@ -351,9 +413,9 @@ func report(o options, rows []row, reloadTook time.Duration, reloadFailed int, r
 	}
 	reqPerSec := func(p *phase) float64 { return p.reqPerSec() }
 	p99 := func(p *phase) float64 { return float64(p.percentile(0.99)) }
-	if triv := find("trivial", 0, 64); triv != nil {
+	if triv := find(nameTrivial, 0, 64); triv != nil {
 		for _, n := range o.sizes {
-			if h := find("hookserver", n, 64); h != nil {
+			if h := find(nameHeader, n, 64); h != nil {
 				ratio := pairedRatio(h, triv, reqPerSec)
 				check(fmt.Sprintf("req/s at 64 conns, %d patients >= 70%% of trivial", n),
 					fmt.Sprintf("%.0f%% (medians %.0f / %.0f)", 100*ratio, h.p.reqPerSec(), triv.p.reqPerSec()), ratio >= 0.70)
@@ -362,15 +424,15 @@ func report(o options, rows []row, reloadTook time.Duration, reloadFailed int, r
 	}
 	if small != large {
 		for _, c := range o.conns {
-			s, l := find("hookserver", small, c), find("hookserver", large, c)
+			s, l := find(nameHeader, small, c), find(nameHeader, large, c)
 			diff := pairedRatio(l, s, reqPerSec) - 1
 			check(fmt.Sprintf("req/s at %d patients within 10%% of %d, %d conns", large, small, c),
 				fmt.Sprintf("%+.1f%% (medians %.0f vs %.0f)", 100*diff, l.p.reqPerSec(), s.p.reqPerSec()), diff >= -0.10)
 		}
 	}
-	if triv := find("trivial", 0, 16); triv != nil {
+	if triv := find(nameTrivial, 0, 16); triv != nil {
 		for _, n := range o.sizes {
-			if h := find("hookserver", n, 16); h != nil {
+			if h := find(nameHeader, n, 16); h != nil {
 				ratio := pairedRatio(h, triv, p99)
 				check(fmt.Sprintf("p99 at 16 conns, %d patients <= 2x trivial", n),
 					fmt.Sprintf("%.2fx (medians %s vs %s)", ratio, ms(h.p.percentile(0.99)), ms(triv.p.percentile(0.99))),
@@ -383,6 +445,20 @@ func report(o options, rows []row, reloadTook time.Duration, reloadFailed int, r
 	check("failed calls during the reload = 0", strconv.Itoa(reloadFailed), reloadFailed == 0)
 	check("failed calls in all phases = 0", strconv.Itoa(totalFailed), totalFailed == 0)
 	_ = tw.Flush()
+	if o.oauth {
+		fmt.Println("\nTargets (issue 13), likewise paired:")
+		cpuPerCall := func(p *phase) float64 { return float64(p.cpuPerCall()) }
+		for _, c := range o.conns {
+			h, oa := find(nameHeader, small, c), find(nameOAuth, small, c)
+			if h == nil || oa == nil {
+				continue
+			}
+			diff := pairedRatio(oa, h, cpuPerCall) - 1
+			check(fmt.Sprintf("CPU/call with OAuth within 10%% of header auth, %d patients, %d conns", small, c),
+				fmt.Sprintf("%+.1f%% (medians %s vs %s)", 100*diff, us(oa.p.cpuPerCall()), us(h.p.cpuPerCall())), diff <= 0.10)
+		}
+		_ = tw.Flush()
+	}
 	return all
 }
 
