@@ -70,9 +70,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 // ForOrg returns metrics that count under the org label org (the org's host name).
+// The org's 429 count starts at zero, so that it shows before the first 429.
 func (m *Metrics) ForOrg(org string) *Metrics {
 	c := *m
 	c.org = org
+	m.rateLimited.WithLabelValues(org)
 	return &c
 }
 
