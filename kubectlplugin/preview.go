@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -35,7 +36,9 @@ type PreviewRequest struct {
 	// Tokens are the tokens Okta mints in the synthetic event (ID token first).
 	Tokens []protocol.Token
 	// TLSServerName is the name the hook server's certificate must hold;
-	// "" means the Service's, <name>-hookserver.<namespace>.svc.
+	// "" means the Service's, <name>-hookserver.<namespace>.svc, or the
+	// external URL's host when the TLS Secret's certificate holds only that
+	// (see tlsServerName).
 	TLSServerName string
 	// InsecureSkipTLSVerify accepts any certificate from the hook server.
 	InsecureSkipTLSVerify bool
@@ -296,9 +299,9 @@ func authSecrets(ctx context.Context, env *Env, th *v1.TokenHook, hook *podHook)
 // hookTLS is the TLS client configuration for the hook server, and a note on
 // how its certificate is checked. The port-forward ends on the pod's
 // loopback, so no address can be checked: the certificate is verified for
-// the Service's DNS name (or req.TLSServerName) against the CA of the
-// Secret the pod serves from: its ca.crt (cert-manager's CA), or else its
-// tls.crt (a self-signed certificate is its own root).
+// tlsServerName's name against the CA of the Secret the pod serves from: its
+// ca.crt (cert-manager's CA), or else its tls.crt (a self-signed certificate
+// is its own root).
 func hookTLS(ctx context.Context, env *Env, th *v1.TokenHook, hook *podHook, req PreviewRequest) (*tls.Config, string, error) {
 	if !hook.tls {
 		return nil, "none: the hook server serves plain HTTP (inside the port-forward's tunnel)", nil
@@ -317,17 +320,44 @@ func hookTLS(ctx context.Context, env *Env, th *v1.TokenHook, hook *podHook, req
 		return nil, "", fmt.Errorf("get TLS Secret %s to verify the hook server's certificate: %w; pass --insecure-skip-hook-tls-verify to call it without verifying", key, err)
 	}
 	caFrom := caKey
-	pem := sec.Data[caKey]
-	if len(bytes.TrimSpace(pem)) == 0 {
-		caFrom, pem = corev1.TLSCertKey, sec.Data[corev1.TLSCertKey]
+	caPEM := sec.Data[caKey]
+	if len(bytes.TrimSpace(caPEM)) == 0 {
+		caFrom, caPEM = corev1.TLSCertKey, sec.Data[corev1.TLSCertKey]
 	}
 	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(pem) {
+	if !roots.AppendCertsFromPEM(caPEM) {
 		return nil, "", fmt.Errorf("TLS Secret %s holds no PEM certificate in %q", key, caFrom)
 	}
-	name := firstOf(req.TLSServerName, serviceDNSName(th))
+	name, why := tlsServerName(th, req, sec)
 	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots, ServerName: name},
-		fmt.Sprintf("certificate verified for %s against %s of Secret %s", name, caFrom, key), nil
+		fmt.Sprintf("certificate verified for %s%s against %s of Secret %s", name, why, caFrom, key), nil
+}
+
+// tlsServerName is the name the hook server's certificate is verified for,
+// and why when it is not the one asked for or the default: --hook-server-name
+// if given; else the Service's DNS name, the name of a certificate for the
+// hop from an ingress that re-encrypts; but when the TLS Secret's certificate
+// does not hold that name and holds the host of spec.hookServer.externalURL
+// (TLS passed through to the pods, so that Okta itself checks that name),
+// that host. Either way the certificate must chain to the Secret's CA.
+func tlsServerName(th *v1.TokenHook, req PreviewRequest, sec *corev1.Secret) (name, why string) {
+	if req.TLSServerName != "" {
+		return req.TLSServerName, ""
+	}
+	svc := serviceDNSName(th)
+	u, err := url.Parse(th.Spec.HookServer.ExternalURL)
+	if err != nil || u.Hostname() == "" || strings.EqualFold(u.Hostname(), svc) {
+		return svc, ""
+	}
+	block, _ := pem.Decode(sec.Data[corev1.TLSCertKey])
+	if block == nil {
+		return svc, ""
+	}
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil || leaf.VerifyHostname(svc) == nil || leaf.VerifyHostname(u.Hostname()) != nil {
+		return svc, ""
+	}
+	return u.Hostname(), fmt.Sprintf(" (the external URL's host: the certificate does not hold %s)", svc)
 }
 
 // Synthetic values of the preview event: nothing in it is real but the login,

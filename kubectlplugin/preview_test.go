@@ -57,8 +57,13 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func startHookServer(t *testing.T, cfg hookConfig, deny bool) *hookServer {
+// startHookServer starts a hook server whose certificate holds hosts (by
+// default the Service's name, patients-hookserver.clinic.svc).
+func startHookServer(t *testing.T, cfg hookConfig, deny bool, hosts ...string) *hookServer {
 	t.Helper()
+	if len(hosts) == 0 {
+		hosts = []string{"patients-hookserver.clinic.svc"}
+	}
 	dir := t.TempDir()
 	write := func(name string, b []byte) string {
 		p := filepath.Join(dir, name)
@@ -67,7 +72,7 @@ func startHookServer(t *testing.T, cfg hookConfig, deny bool) *hookServer {
 		}
 		return p
 	}
-	cert, err := selfsigned.New(selfsigned.Options{Hosts: []string{"patients-hookserver.clinic.svc"}})
+	cert, err := selfsigned.New(selfsigned.Options{Hosts: hosts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,6 +195,7 @@ func (w world) env(t *testing.T) (*Env, *loopbackDialer) {
 func TestPreview(t *testing.T) {
 	plain := startHookServer(t, idOnly, false)
 	deny := startHookServer(t, bothDeny, true)
+	passthrough := startHookServer(t, idOnly, false, "hooks.example.com") // the external URL's host
 	other, err := selfsigned.New(selfsigned.Options{Hosts: []string{"patients-hookserver.clinic.svc"}})
 	if err != nil {
 		t.Fatal(err)
@@ -263,6 +269,14 @@ func TestPreview(t *testing.T) {
 			args: []string{"--login", "ada@example.com", "--token", "id"},
 			want: header + "ada@example.com\n" +
 				"TLS: certificate verified for patients-hookserver.clinic.svc against ca.crt of Secret clinic/hook-tls\n" +
+				"ID token:  patientID: \"P-1001\"\n",
+		},
+		"ExternalURLHost": {
+			reason: "A certificate for the external URL's host only (TLS passed through to the pods) is verified for that host, and the note says why.",
+			world:  newWorld(passthrough, idOnly),
+			args:   []string{"--login", "ada@example.com", "--token", "id"},
+			want: header + "ada@example.com\n" +
+				"TLS: certificate verified for hooks.example.com (the external URL's host: the certificate does not hold patients-hookserver.clinic.svc) against tls.crt of Secret clinic/hook-tls\n" +
 				"ID token:  patientID: \"P-1001\"\n",
 		},
 		"Rotation": {
@@ -339,6 +353,7 @@ func TestPreviewJSON(t *testing.T) {
 
 func TestPreviewErrors(t *testing.T) {
 	srv := startHookServer(t, idOnly, false)
+	elsewhere := startHookServer(t, idOnly, false, "elsewhere.example.com")
 	other, err := selfsigned.New(selfsigned.Options{Hosts: []string{"patients-hookserver.clinic.svc"}})
 	if err != nil {
 		t.Fatal(err)
@@ -419,6 +434,14 @@ func TestPreviewErrors(t *testing.T) {
 			args:   []string{"--hook-server-name", "hooks.example.com"},
 			want:   "(set --hook-server-name to one it holds)",
 		},
+		"NeitherName": {
+			reason: "A certificate holding neither the Service's name nor the external URL's host is refused for the Service's name.",
+			world: newWorld(func(w *world) {
+				w.server = elsewhere
+				w.secrets["hook-tls"] = map[string]string{"tls.crt": string(elsewhere.cert.CertPEM)}
+			}),
+			want: "x509: certificate is valid for elsewhere.example.com, not patients-hookserver.clinic.svc (set --hook-server-name to one it holds)",
+		},
 		"NoLogin": {
 			reason: "--login is required.",
 			world:  newWorld(),
@@ -453,6 +476,76 @@ func TestPreviewErrors(t *testing.T) {
 				if strings.Contains(err.Error()+out+errOut, secret) {
 					t.Errorf("%s\npreview printed an auth secret: %v\n%s%s", tc.reason, err, out, errOut)
 				}
+			}
+		})
+	}
+}
+
+func TestTLSServerName(t *testing.T) {
+	cert := func(hosts ...string) string {
+		c, err := selfsigned.New(selfsigned.Options{Hosts: hosts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(c.CertPEM)
+	}
+	const (
+		svc      = "patients-hookserver.clinic.svc"
+		external = "hooks.example.com"
+		because  = " (the external URL's host: the certificate does not hold " + svc + ")"
+	)
+	cases := map[string]struct {
+		reason      string
+		tlsCrt      string
+		externalURL string // default the test TokenHook's, https://hooks.example.com/tokenHook
+		flag        string
+		want, why   string
+	}{
+		"Service": {
+			reason: "A certificate for the Service's name is verified for it.",
+			tlsCrt: cert(svc), want: svc,
+		},
+		"ExternalHost": {
+			reason: "A certificate for the external URL's host only is verified for that host.",
+			tlsCrt: cert(external), want: external, why: because,
+		},
+		"Both": {
+			reason: "A certificate holding both names is verified for the Service's.",
+			tlsCrt: cert(external, svc), want: svc,
+		},
+		"Neither": {
+			reason: "A certificate holding neither is checked for the Service's name, and refused for it.",
+			tlsCrt: cert("elsewhere.example.com"), want: svc,
+		},
+		"Flag": {
+			reason: "--hook-server-name wins.",
+			tlsCrt: cert(external), flag: "other.example.com", want: "other.example.com",
+		},
+		"ExternalIP": {
+			reason: "An external URL on an IP address the certificate holds is verified for it.",
+			tlsCrt: cert("192.0.2.7"), externalURL: "https://192.0.2.7:8443/tokenHook", want: "192.0.2.7",
+			why: " (the external URL's host: the certificate does not hold " + svc + ")",
+		},
+		"NoPEM": {
+			reason: "A tls.crt that is not PEM leaves the Service's name (the CA check reports it).",
+			tlsCrt: "not a certificate", want: svc,
+		},
+		"BadExternalURL": {
+			reason: "An external URL that does not parse leaves the Service's name.",
+			tlsCrt: cert(external), externalURL: "https://hooks.example.com:port/x", want: svc,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			th := testTokenHook(func(th *v1.TokenHook) {
+				if tc.externalURL != "" {
+					th.Spec.HookServer.ExternalURL = tc.externalURL
+				}
+			})
+			sec := testSecret("hook-tls", map[string]string{"tls.crt": tc.tlsCrt})
+			got, why := tlsServerName(th, PreviewRequest{TLSServerName: tc.flag}, sec)
+			if got != tc.want || why != tc.why {
+				t.Errorf("%s\ntlsServerName = %q, %q; want %q, %q", tc.reason, got, why, tc.want, tc.why)
 			}
 		})
 	}

@@ -158,7 +158,10 @@ with TLS, the certificate Secret), list on pods, and create on pods/portforward.
 
 With TLS, the hook server's certificate is verified for the Service's name
 <name>-hookserver.<namespace>.svc (or --hook-server-name) against the ca.crt of
-its certificate Secret, or that Secret's tls.crt when it has no ca.crt.`,
+its certificate Secret, or that Secret's tls.crt when it has no ca.crt. A
+certificate Secret whose certificate holds not the Service's name but the host
+of spec.hookServer.externalURL (TLS passed through to the pods) is verified for
+that host.`,
 		Example: `  # The claims ada would get in her ID and access tokens
   kubectl tokenhook preview patients -n clinic --login ada@example.com
 
@@ -178,7 +181,7 @@ its certificate Secret, or that Secret's tls.crt when it has no ca.crt.`,
 	f.StringVar(&o.Request.Login, "login", "", "the Okta login to preview (required)")
 	f.StringVar(&o.Token, "token", o.Token, "the tokens Okta mints in the previewed call: id, access or both")
 	f.StringVarP(&o.Output, "output", "o", o.Output, "output format: text or json")
-	f.StringVar(&o.Request.TLSServerName, "hook-server-name", "", "the name the hook server's certificate must hold (default <name>-hookserver.<namespace>.svc)")
+	f.StringVar(&o.Request.TLSServerName, "hook-server-name", "", "the name the hook server's certificate must hold (default <name>-hookserver.<namespace>.svc, or the external URL's host if the TLS Secret's certificate holds only that)")
 	f.BoolVar(&o.Request.InsecureSkipTLSVerify, "insecure-skip-hook-tls-verify", false, "do not verify the hook server's certificate")
 	_ = cmd.MarkFlagRequired("login") // only fails for a flag that does not exist
 	return cmd

@@ -55,6 +55,9 @@ var (
 	apiToken      = "node-test-" + fmt.Sprint(time.Now().UnixNano())
 	kubectl, helm string
 	repo          = testenv.RepoRoot()
+	// pluginDir holds kubectl-tokenhook, built from this tree as `make
+	// kubectl-tokenhook` builds it: on the PATH, kubectl finds it.
+	pluginDir string
 
 	// hookCert is the hook servers' TLS certificate, for hookHosts.
 	hookCert  selfsigned.Cert
@@ -107,6 +110,9 @@ func tearDown() {
 				fmt.Fprintf(os.Stderr, "real node teardown: %v\n", err)
 			}
 		}
+		if pluginDir != "" {
+			_ = os.RemoveAll(pluginDir)
+		}
 	})
 }
 
@@ -121,6 +127,9 @@ func setUp() error {
 	}
 	bin := strings.TrimSpace(string(out))
 	kubectl = filepath.Join(bin, "kubectl")
+	if err := buildPlugin(); err != nil {
+		return err
+	}
 	image := os.Getenv("TOKENHOOK_IMAGE_TARBALL")
 	if image == "" {
 		return fmt.Errorf("TOKENHOOK_IMAGE_TARBALL is not set: run 'make test-node' (it builds the image with 'make image-tarball')")
@@ -147,6 +156,22 @@ func setUp() error {
 	}}})
 	if simSrv, err = sim.Listen(net.JoinHostPort(realnode.NodeIP, "0"), true); err != nil {
 		return err
+	}
+	return nil
+}
+
+// buildPlugin builds the kubectl plugin into pluginDir, once, before the
+// node starts, so that its step times the plugin and not the compiler.
+func buildPlugin() error {
+	dir, err := os.MkdirTemp("", "tokenhook-plugin-")
+	if err != nil {
+		return err
+	}
+	pluginDir = dir
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "kubectl-tokenhook"), "./cmd/kubectl-tokenhook")
+	cmd.Dir = repo
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/kubectl-tokenhook: %w\n%s", err, out)
 	}
 	return nil
 }

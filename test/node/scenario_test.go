@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -28,8 +29,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
+	"github.com/tokenhook/tokenhook/hookserver/protocol"
 	"github.com/tokenhook/tokenhook/internal/oktasim"
 	"github.com/tokenhook/tokenhook/internal/testenv"
+	"github.com/tokenhook/tokenhook/kubectlplugin"
 )
 
 const (
@@ -66,6 +69,7 @@ func TestRealNode(t *testing.T) {
 		{"helm install: the operator runs Ready and holds its lease", testHelmInstall},
 		{"kubectl apply of a TokenHook: hook servers Ready under real probes", testApplyTokenHook},
 		{"the patient's token carries the claim, the visitor's does not", testClaims},
+		{"kubectl tokenhook preview and status agree with Okta's tokens and the status", testPlugin},
 		{"a patients ConfigMap edit reaches the pods with 0 failed calls", testConfigMapEdit},
 		{"auth secret rotation with 0 failed calls", testRotation},
 		{"a rolling update of the hook server with 0 failed calls", testRollingUpdate},
@@ -218,6 +222,121 @@ func testClaims(t *testing.T) {
 	if n := len(calls); n < 2 || calls[n-2].Outcome != oktasim.HookApplied || calls[n-1].Outcome != oktasim.HookSkipped {
 		t.Errorf("the simulator's hook calls: %+v, want the last two applied and skipped", calls)
 	}
+}
+
+// testPlugin runs the kubectl plugin as a user does, against the node's API
+// server: preview port-forwards to a hook server pod and must answer what
+// Okta's tokens carry; status must show what the operator reported. Neither
+// may print the auth secret or the Okta API token.
+func testPlugin(t *testing.T) {
+	want := claimOf(t, patient) // the reference: the simulator's ID token now
+	if want != patientID {
+		t.Fatalf("the patient's ID token carries patientID %q, want %s", want, patientID)
+	}
+	never := secretValues(t)
+
+	out := runPlugin(t, never, "preview", hookName, "-n", clinicNS, "--login", patient)
+	quoted, _ := json.Marshal(want)
+	if got := field(out, "ID token"); got != "patientID: "+string(quoted) {
+		t.Errorf("preview of the patient: ID token %q, want patientID: %s (as Okta's token carries)", got, quoted)
+	}
+	if got := field(out, "access token"); got != "no claim" {
+		t.Errorf("preview of the patient: access token %q, want no claim (spec.claim.tokens is [ID])", got)
+	}
+	out = runPlugin(t, never, "preview", hookName, "-n", clinicNS, "--login", visitor)
+	if !strings.Contains(out, "\nno claim: not a patient\n") || strings.Contains(out, "patientID") {
+		t.Errorf("preview of the visitor: want no claim: not a patient, and no patientID")
+	}
+
+	th := tokenHook(t)
+	cm := &corev1.ConfigMap{}
+	if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: clinicNS, Name: "patients"}, cm); err != nil {
+		t.Fatal(err)
+	}
+	rows := strings.Count(strings.TrimSpace(cm.Data["patients.csv"]), "\n") // lines minus the header
+	if int(th.Status.Patients) != rows {
+		t.Errorf("status.patients = %d, the ConfigMap has %d patients", th.Status.Patients, rows)
+	}
+	out = runPlugin(t, never, "status", hookName, "-n", clinicNS)
+	if got := field(out, "Verdict"); !strings.HasPrefix(got, "Ready: ") {
+		t.Errorf("status verdict %q, want Ready", got)
+	}
+	if got := field(out, "Inline hook"); th.Status.InlineHookID == "" || !strings.HasPrefix(got, th.Status.InlineHookID+" ") {
+		t.Errorf("status inline hook %q, want status.inlineHookID %q", got, th.Status.InlineHookID)
+	}
+	if got, p := field(out, "Patients"), fmt.Sprintf("%d in ConfigMap patients", rows); !strings.HasPrefix(got, p) {
+		t.Errorf("status patients %q, want %q", got, p)
+	}
+
+	// Through kubectl: with the plugin on the PATH, kubectl tokenhook is it.
+	out = runTokenHook(t, never, kubectl, "tokenhook", "preview", hookName, "-n", clinicNS, "--login", patient, "--token", "id", "-o", "json")
+	var res kubectlplugin.PreviewResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("kubectl tokenhook preview -o json: %v", err)
+	}
+	if res.Outcome != kubectlplugin.OutcomePatient || res.Claims[protocol.IDToken]["patientID"] != want {
+		t.Errorf("kubectl tokenhook preview -o json: outcome %s, claims %v; want patient, patientID %s", res.Outcome, res.Claims, want)
+	}
+}
+
+// secretValues are what the plugin must never print: the auth secret as the
+// user gave it and as the operator copied it for the pods, and the Okta API
+// token.
+func secretValues(t *testing.T) []string {
+	t.Helper()
+	values := []string{apiToken}
+	for _, name := range []string{"hook-auth", hookName + "-hookserver-auth"} {
+		s := &corev1.Secret{}
+		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: clinicNS, Name: name}, s); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range s.Data {
+			for _, line := range strings.Split(string(v), "\n") {
+				if line = strings.TrimSpace(line); line != "" {
+					values = append(values, line, strings.TrimPrefix(line, "Bearer "))
+				}
+			}
+		}
+	}
+	return values
+}
+
+func runPlugin(t *testing.T, never []string, args ...string) string {
+	t.Helper()
+	return runTokenHook(t, never, filepath.Join(pluginDir, "kubectl-tokenhook"), args...)
+}
+
+// runTokenHook runs the plugin (or kubectl, which finds it on the PATH) with
+// the node's kubeconfig, and returns its stdout; stdout and stderr are logged
+// and must hold none of never.
+func runTokenHook(t *testing.T, never []string, bin string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(bin, append(args, "--kubeconfig", node.Kubeconfig)...)
+	cmd.Env = append(os.Environ(), "PATH="+pluginDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	t.Logf("$ %s %s (%.2fs, %v)\n%s%s", filepath.Base(bin), strings.Join(args, " "), time.Since(start).Seconds(), err, stdout.String(), stderr.String())
+	for _, s := range never {
+		if strings.Contains(stdout.String()+stderr.String(), s) {
+			t.Errorf("%s %s printed a secret (auth secret or Okta API token)", filepath.Base(bin), args[0])
+		}
+	}
+	if err != nil {
+		t.Fatalf("%s %s: %v", filepath.Base(bin), strings.Join(args, " "), err)
+	}
+	return stdout.String()
+}
+
+// field is the value of the line "label: value" of a plugin's text output.
+func field(out, label string) string {
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, label+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 func testConfigMapEdit(t *testing.T) {
