@@ -68,6 +68,7 @@ const (
 	annotationOktaChannel          = "tokenhook.io/okta-channel"
 	annotationChannelSwitched      = "tokenhook.io/okta-channel-switched"
 	annotationOktaClientSecretHash = "tokenhook.io/okta-client-secret-sha256"
+	annotationOktaOAuthCheck       = "tokenhook.io/okta-oauth-check"
 )
 
 // authSecretState is the content of the owned auth Secret.
@@ -82,6 +83,7 @@ type authSecretState struct {
 	oktaChannel       string // channelHTTP or channelOAuth; "" for HTTP recorded by no one
 	channelSwitched   time.Time
 	clientSecretHash  string // sha256 of the OAuth client secret Okta has
+	oktaOAuthCheck    string // the oauthCheck of the last OAUTH channel Okta had, encoded
 }
 
 // annotations keep times to the nanosecond: whole seconds would cut a grace
@@ -112,6 +114,9 @@ func (s authSecretState) annotations() map[string]string {
 	if s.clientSecretHash != "" {
 		a[annotationOktaClientSecretHash] = s.clientSecretHash
 	}
+	if s.oktaOAuthCheck != "" {
+		a[annotationOktaOAuthCheck] = s.oktaOAuthCheck
+	}
 	return a
 }
 
@@ -132,6 +137,7 @@ func stateFromSecret(sec *corev1.Secret) authSecretState {
 		oktaChannel:      sec.Annotations[annotationOktaChannel],
 		channelSwitched:  parseTime(annotationChannelSwitched),
 		clientSecretHash: sec.Annotations[annotationOktaClientSecretHash],
+		oktaOAuthCheck:   sec.Annotations[annotationOktaOAuthCheck],
 	}
 }
 
@@ -165,6 +171,7 @@ func planAuthSecret(existing *authSecretState, desired string, now time.Time, gr
 		if existing != nil {
 			s.routeVerified = existing.routeVerified
 			s.oktaChannel, s.channelSwitched, s.clientSecretHash = existing.oktaChannel, existing.channelSwitched, existing.clientSecretHash
+			s.oktaOAuthCheck = existing.oktaOAuthCheck
 		}
 		if !registered {
 			return authPlan{next: s, oktaValue: desired}

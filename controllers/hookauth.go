@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -100,6 +101,51 @@ func (p *authPlan) oktaChannelIs(channel string, now time.Time) {
 	}
 	p.next.oktaChannel = channel
 	p.hookAuth.awaitRollout = false
+}
+
+// oauthCheck is what the hook server checks in Okta's access tokens. The
+// one of the channel Okta has is kept on the auth Secret: switching back to
+// header auth, the spec no longer holds it, and the pods accept both ways
+// until Okta's channel has moved.
+type oauthCheck struct {
+	Issuer   string `json:"issuer"`
+	Audience string `json:"audience"`
+	ClientID string `json:"clientID"`
+	Scope    string `json:"scope"`
+}
+
+// specOAuthCheck is the check of the spec's OAuth settings; nil without.
+func specOAuthCheck(th *v1.TokenHook) *oauthCheck {
+	o := th.Spec.HookAuth.OAuth
+	if th.Spec.HookAuth.Type != v1.HookAuthOAuth || o == nil {
+		return nil
+	}
+	return &oauthCheck{Issuer: oauthIssuer(th), Audience: o.Audience, ClientID: o.ClientID, Scope: o.Scope}
+}
+
+func (c *oauthCheck) encode() string {
+	if c == nil {
+		return ""
+	}
+	b, _ := json.Marshal(c)
+	return string(b)
+}
+
+func decodeOAuthCheck(s string) *oauthCheck {
+	var c oauthCheck
+	if s == "" || json.Unmarshal([]byte(s), &c) != nil || c.Issuer == "" {
+		return nil
+	}
+	return &c
+}
+
+// podOAuthCheck is the check the pods make: the spec's, else (on the way
+// back to header auth) the one of the channel Okta had.
+func podOAuthCheck(th *v1.TokenHook, s authSecretState) *oauthCheck {
+	if c := specOAuthCheck(th); c != nil {
+		return c
+	}
+	return decodeOAuthCheck(s.oktaOAuthCheck)
 }
 
 // oauthIssuer is the issuer of the hook's tokens: the spec's, else the

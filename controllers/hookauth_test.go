@@ -96,11 +96,11 @@ func TestOktaChannelIsStartsTheGraceOnlyOnAChange(t *testing.T) {
 
 func TestHookServerArgsByAuthMode(t *testing.T) {
 	th := oauthTokenHook()
-	header := hookServerArgs(th, podAuth{mode: podAuthHeader, oktaCA: true})
+	header := hookServerArgs(th, podAuth{mode: podAuthHeader, check: specOAuthCheck(th), oktaCA: true})
 	if slices.ContainsFunc(header, func(a string) bool { return strings.HasPrefix(a, "--auth-mode") || strings.HasPrefix(a, "--oauth-") }) {
 		t.Errorf("header mode args %v carry auth mode or OAuth flags; pods of TokenHooks made before OAuth would roll", header)
 	}
-	both := hookServerArgs(th, podAuth{mode: podAuthBoth, oktaCA: true})
+	both := hookServerArgs(th, podAuth{mode: podAuthBoth, check: specOAuthCheck(th), oktaCA: true})
 	for _, want := range []string{
 		"--auth-mode=both", "--oauth-issuer=https://dev-1.okta.com/oauth2/default", "--oauth-audience=api://default",
 		"--oauth-client-id=0oahookcaller", "--oauth-scope=tokenhook.call", "--oauth-jwks-ca-file=/etc/tokenhook/auth/okta-ca.crt",
@@ -111,12 +111,12 @@ func TestHookServerArgsByAuthMode(t *testing.T) {
 		}
 	}
 	th.Spec.HookAuth.OAuth.Issuer = "https://id.clinic.example/oauth2/aus1"
-	oauth := hookServerArgs(th, podAuth{mode: podAuthOAuth})
+	oauth := hookServerArgs(th, podAuth{mode: podAuthOAuth, check: specOAuthCheck(th)})
 	if !slices.Contains(oauth, "--auth-mode=oauth") || !slices.Contains(oauth, "--oauth-issuer=https://id.clinic.example/oauth2/aus1") ||
 		slices.ContainsFunc(oauth, func(a string) bool { return strings.HasPrefix(a, "--oauth-jwks-ca-file") }) {
 		t.Errorf("oauth mode args without a CA, custom issuer: %v", oauth)
 	}
-	d := desiredDeployment(th, "x", podAuth{mode: podAuthOAuth, oktaCA: true})
+	d := desiredDeployment(th, "x", podAuth{mode: podAuthOAuth, check: specOAuthCheck(th), oktaCA: true})
 	var items []string
 	for _, v := range d.Spec.Template.Spec.Volumes {
 		if v.Name == "auth" {
@@ -127,6 +127,22 @@ func TestHookServerArgsByAuthMode(t *testing.T) {
 	}
 	if !slices.Equal(items, []string{authKeyCurrent, authKeyPrevious, authKeyOktaCA}) {
 		t.Errorf("auth volume items %v", items)
+	}
+}
+
+func TestPodsKeepOktasOAuthCheckOnTheWayBack(t *testing.T) {
+	th := oauthTokenHook()
+	recorded := authSecretState{oktaChannel: channelOAuth, oktaOAuthCheck: specOAuthCheck(th).encode()}
+	th.Spec.HookAuth = v1.HookAuth{Type: v1.HookAuthHeader}
+	c := podOAuthCheck(th, recorded)
+	if c == nil || c.ClientID != "0oahookcaller" || c.Issuer != "https://dev-1.okta.com/oauth2/default" {
+		t.Fatalf("check on the way back %+v, want the one Okta's channel had", c)
+	}
+	if args := hookServerArgs(th, podAuth{mode: podAuthBoth, check: c}); !slices.Contains(args, "--oauth-client-id=0oahookcaller") {
+		t.Errorf("both mode args on the way back %v", args)
+	}
+	if podOAuthCheck(th, authSecretState{}) != nil {
+		t.Errorf("a check with neither the spec's nor a recorded one")
 	}
 }
 

@@ -50,11 +50,14 @@ const (
 
 // podAuth is how the hook server pods authenticate Okta's calls.
 type podAuth struct {
-	mode   string // podAuthHeader (or ""), podAuthOAuth or podAuthBoth
-	oktaCA bool   // the auth Secret holds authKeyOktaCA
+	mode   string      // podAuthHeader (or ""), podAuthOAuth or podAuthBoth
+	check  *oauthCheck // what tokens must carry; the pods accept none without
+	oktaCA bool        // the auth Secret holds authKeyOktaCA
 }
 
-func (a podAuth) oauth() bool { return a.mode == podAuthOAuth || a.mode == podAuthBoth }
+func (a podAuth) oauth() bool {
+	return (a.mode == podAuthOAuth || a.mode == podAuthBoth) && a.check != nil
+}
 
 func hookServerName(th *v1.TokenHook) string { return th.Name + "-hookserver" }
 func authSecretName(th *v1.TokenHook) string { return th.Name + "-hookserver-auth" }
@@ -147,13 +150,13 @@ func hookServerArgs(th *v1.TokenHook, auth podAuth) []string {
 	}
 	// Header mode is the hook server's default: no flag, so that TokenHooks
 	// made before OAuth keep their pods through an operator upgrade.
-	if auth.oauth() && th.Spec.HookAuth.OAuth != nil {
-		o := th.Spec.HookAuth.OAuth
+	if auth.oauth() {
+		c := auth.check
 		args = append(args, "--auth-mode="+auth.mode,
-			"--oauth-issuer="+oauthIssuer(th),
-			"--oauth-audience="+o.Audience,
-			"--oauth-client-id="+o.ClientID,
-			"--oauth-scope="+o.Scope)
+			"--oauth-issuer="+c.Issuer,
+			"--oauth-audience="+c.Audience,
+			"--oauth-client-id="+c.ClientID,
+			"--oauth-scope="+c.Scope)
 		if auth.oktaCA {
 			args = append(args, "--oauth-jwks-ca-file="+path.Join(authDir, authKeyOktaCA))
 		}
@@ -258,7 +261,7 @@ func desiredDeployment(th *v1.TokenHook, image string, auth podAuth) *appsv1.Dep
 			}}},
 			{Name: "auth", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 				SecretName: authSecretName(th),
-				Items: authItems(th, auth),
+				Items:      authItems(auth),
 			}}},
 		},
 		NodeSelector: spec.NodeSelector,
@@ -312,12 +315,12 @@ func desiredDeployment(th *v1.TokenHook, image string, auth podAuth) *appsv1.Dep
 }
 
 // authItems are the auth Secret's files the pods read.
-func authItems(th *v1.TokenHook, auth podAuth) []corev1.KeyToPath {
+func authItems(auth podAuth) []corev1.KeyToPath {
 	items := []corev1.KeyToPath{
 		{Key: authKeyCurrent, Path: authKeyCurrent},
 		{Key: authKeyPrevious, Path: authKeyPrevious},
 	}
-	if auth.oauth() && auth.oktaCA && th.Spec.HookAuth.OAuth != nil {
+	if auth.oauth() && auth.oktaCA {
 		items = append(items, corev1.KeyToPath{Key: authKeyOktaCA, Path: authKeyOktaCA})
 	}
 	return items

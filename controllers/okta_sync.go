@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -250,6 +251,8 @@ func (r *TokenHookReconciler) syncInlineHook(ctx context.Context, th *v1.TokenHo
 	if err := r.oktaHas(ctx, th, auth, want); err != nil {
 		return nil, err
 	}
+	// No call came the other way: the pods need no grace for it.
+	auth.next.channelSwitched = time.Time{}
 	return r.finishInlineHook(ctx, th, c, auth, hs, created, want)
 }
 
@@ -345,6 +348,7 @@ func (r *TokenHookReconciler) oktaHas(ctx context.Context, th *v1.TokenHook, aut
 	if h.OAuth != nil {
 		auth.oktaChannelIs(channelOAuth, now)
 		auth.next.clientSecretHash = secretHash(h.OAuth.ClientSecret)
+		auth.next.oktaOAuthCheck = specOAuthCheck(th).encode()
 	} else {
 		auth.oktaChannelIs(channelHTTP, now)
 		auth.oktaUpdatedWith(h.AuthSecret, now)
