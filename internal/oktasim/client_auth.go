@@ -11,69 +11,97 @@ import (
 )
 
 // private_key_jwt client authentication at the endpoints of custom authorization servers (token,
-// introspect, revoke), for apps with TokenEndpointAuthMethod ClientAuthPrivateKeyJWT: a
-// client_assertion (RFC 7523) signed RS256 by a key of the app's JWKS, iss and sub the client
-// ID, aud the endpoint's URL, exp at most an hour away, and a jti used once.
+// introspect, revoke), for apps with TokenEndpointAuthMethod ClientAuthPrivateKeyJWT, as Okta's
+// "Build a JWT for client authentication" guide gives it: a client_assertion (RFC 7523) signed
+// by a key of the app's JWKS (RS256, RS384 or RS512: the JWKS hold RSA keys), iss and sub the
+// client ID, aud exactly the URL of the endpoint, exp required and "more than one hour in the
+// future" refused, iat optional but not after the request, jti optional but "the token can
+// only be used once" if it has one.
+//
+// Error bodies: invalid_request "The `client_assertion_type` is invalid." is the OAuth
+// OpenAPI's example (OAuthError400InvalidRequest_AssertionTypeInvalid); the kid, signature and
+// audience descriptions are Okta's as its support articles quote them; the others are
+// unconfirmed, in Okta's style. All failures of the assertion itself are 401 invalid_client.
 
-// maxAssertionLifetime is how far exp may be from iat (or now): Okta's "exp … must be no more
-// than one hour in the future".
+// maxAssertionLifetime is how far in the future exp may be: "This claim fails the request if
+// the expiration time is more than one hour in the future".
 const maxAssertionLifetime = time.Hour
+
+// Assertion algorithms Okta accepts that fit the RSA keys of a JWKS.
+var assertionAlgorithms = []jose.SignatureAlgorithm{jose.RS256, jose.RS384, jose.RS512}
+
+const (
+	descAssertionType      = "The `client_assertion_type` is invalid."
+	descAssertionMalformed = "The client_assertion token is malformed."
+	descAssertionKid       = "The client_assertion JWT kid is invalid."
+	descAssertionSignature = "The client_assertion signature is invalid."
+	descAssertionAudience  = "The audience claim for client_assertion must be the endpoint invoked for the request."
+	descAssertionSubject   = "The issuer and subject claims for client_assertion must be the client_id."
+	descAssertionExpired   = "The client_assertion token is expired."
+	descAssertionNoExpiry  = "The client_assertion token must have an expiration."
+	descAssertionTooLong   = "The client_assertion token has an expiration too far into the future."
+	descAssertionIssuedAt  = "The client_assertion token has an issue time in the future."
+	descAssertionReplayed  = "The client_assertion token has already been used."
+)
 
 // authenticateAssertion authenticates the client by its client_assertion.
 func (s *Sim) authenticateAssertion(r *http.Request) (ClientSpec, *oauthError) {
 	invalid := func(desc string) (ClientSpec, *oauthError) {
 		return ClientSpec{}, &oauthError{http.StatusUnauthorized, "invalid_client", desc}
 	}
-	raw := r.Form.Get("client_assertion")
-	if r.Form.Get("client_assertion_type") != assertionType || raw == "" {
-		return invalid("The client_assertion_type must be " + assertionType + " with a client_assertion.")
+	if r.Form.Get("client_assertion_type") != assertionType {
+		return ClientSpec{}, &oauthError{http.StatusBadRequest, "invalid_request", descAssertionType}
 	}
-	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	raw := r.Form.Get("client_assertion")
+	if raw == "" {
+		return invalid(descNoClientID)
+	}
+	tok, err := jwt.ParseSigned(raw, assertionAlgorithms)
 	if err != nil {
-		return invalid("The client_assertion token is malformed.")
+		return invalid(descAssertionMalformed)
 	}
 	var unverified jwt.Claims
 	if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil {
-		return invalid("The client_assertion token is malformed.")
+		return invalid(descAssertionMalformed)
 	}
-	c, ok := s.mint.dir.client(unverified.Issuer)
+	id := r.Form.Get("client_id")
+	if id == "" {
+		id = unverified.Issuer
+	}
+	c, ok := s.mint.dir.client(id)
 	if !ok || c.TokenEndpointAuthMethod != ClientAuthPrivateKeyJWT {
 		return invalid(descInvalidClient)
 	}
-	if id := r.Form.Get("client_id"); id != "" && id != c.ClientID {
-		return invalid(descInvalidClient)
-	}
+	// The key: the one with the assertion's kid, or without a kid the app's only key.
 	keys := c.JWKS
-	if kid := tok.Headers[0].KeyID; kid != "" {
+	if kid := tok.Headers[0].KeyID; kid != "" || len(keys) != 1 {
 		keys = slices.DeleteFunc(slices.Clone(keys), func(k jose.JSONWebKey) bool { return k.KeyID != kid })
-		if len(keys) == 0 {
-			return invalid("The client_assertion was signed with a key the client's JWKS does not have.")
-		}
+	}
+	if len(keys) == 0 {
+		return invalid(descAssertionKid)
 	}
 	var claims jwt.Claims
-	verified := slices.ContainsFunc(keys, func(k jose.JSONWebKey) bool { return tok.Claims(k.Key, &claims) == nil })
-	if !verified {
-		return invalid("The client_assertion signature is invalid.")
+	if !slices.ContainsFunc(keys, func(k jose.JSONWebKey) bool { return tok.Claims(k.Key, &claims) == nil }) {
+		return invalid(descAssertionSignature)
 	}
 	now := s.now()
-	err = claims.ValidateWithLeeway(jwt.Expected{
-		Issuer: c.ClientID, Subject: c.ClientID, AnyAudience: jwt.Audience{baseURL(r) + r.URL.Path}, Time: now,
-	}, clockSkew)
-	if err != nil || claims.Expiry == nil {
-		return invalid("The client_assertion token is invalid: check iss, sub, aud and exp.")
+	switch {
+	case claims.Issuer != c.ClientID || claims.Subject != c.ClientID:
+		return invalid(descAssertionSubject)
+	case !slices.Contains(claims.Audience, baseURL(r)+r.URL.Path):
+		return invalid(descAssertionAudience)
+	case claims.Expiry == nil:
+		return invalid(descAssertionNoExpiry)
+	case !now.Before(claims.Expiry.Time().Add(clockSkew)):
+		return invalid(descAssertionExpired)
+	case claims.Expiry.Time().After(now.Add(maxAssertionLifetime + clockSkew)):
+		return invalid(descAssertionTooLong)
+	case claims.IssuedAt != nil && claims.IssuedAt.Time().After(now.Add(clockSkew)),
+		claims.NotBefore != nil && claims.NotBefore.Time().After(now.Add(clockSkew)):
+		return invalid(descAssertionIssuedAt)
 	}
-	from := now
-	if claims.IssuedAt != nil {
-		from = claims.IssuedAt.Time()
-	}
-	if claims.Expiry.Time().Sub(from) > maxAssertionLifetime+clockSkew {
-		return invalid("The client_assertion token expires more than one hour after it was issued.")
-	}
-	if claims.ID == "" {
-		return invalid("The client_assertion token must have a jti.")
-	}
-	if !s.mint.assertions.use(claims.ID, claims.Expiry.Time().Add(clockSkew), now) {
-		return invalid("The client_assertion token has already been used.")
+	if claims.ID != "" && !s.mint.assertions.use(c.ClientID+" "+claims.ID, claims.Expiry.Time().Add(clockSkew), now) {
+		return invalid(descAssertionReplayed)
 	}
 	return c, nil
 }

@@ -55,9 +55,10 @@
 //   - POST /oauth2/{id}/v1/token with grant_type password, client_credentials (confidential
 //     clients, custom scopes only), authorization_code (from GET /oauth2/{id}/v1/authorize
 //     with a sessionToken from POST /api/v1/authn, PKCE S256 required for public clients) or
-//     refresh_token; client_secret_basic, client_secret_post, private_key_jwt (RS256 client
-//     assertion: iss = sub = client, aud the endpoint, exp at most an hour away, jti once) or
-//     none; Okta's OAuth error bodies.
+//     refresh_token; client_secret_basic, client_secret_post, private_key_jwt (client_auth.go:
+//     an RS256/384/512 client assertion, iss = sub = client, aud the endpoint, exp required and
+//     at most an hour away, iat optional and not ahead, jti optional and used once; Okta's
+//     descriptions for a bad kid, signature or audience) or none; Okta's OAuth error bodies.
 //   - Refresh tokens (refresh.go): issued with offline_access when the app and the rule allow
 //     the refresh_token grant; persistent; the rule's refreshTokenLifetimeMinutes and
 //     refreshTokenWindowMinutes apply; a refresh re-evaluates the policy and runs the rule's

@@ -432,7 +432,23 @@ func TestOAuthChannelFailures(t *testing.T) {
 				c.ClientSecret = "wrong"
 				return c
 			},
-			reason: "401 invalid_client",
+			reason: "401 invalid_client: " + descInvalidClient,
+		},
+		"unknown client": {
+			setup: func(*testing.T, *oauthEnv) OAuthChannel {
+				c := secretChannel()
+				c.ClientID = "0oanosuchapp00000000"
+				return c
+			},
+			reason: "401 invalid_client: " + descInvalidClient,
+		},
+		"unknown client, private_key_jwt": {
+			setup: func(_ *testing.T, env *oauthEnv) OAuthChannel {
+				c := env.jwtChannel()
+				c.ClientID = "0oanosuchapp00000000"
+				return c
+			},
+			reason: "401 invalid_client: " + descInvalidClient,
 		},
 		"secret app asked with the wrong method": {
 			setup: func(_ *testing.T, env *oauthEnv) OAuthChannel {
@@ -440,7 +456,7 @@ func TestOAuthChannelFailures(t *testing.T) {
 				c.ClientID = secretHookApp
 				return c
 			},
-			reason: "401 invalid_client",
+			reason: "401 invalid_client: " + descInvalidClient,
 		},
 		"unknown scope": {
 			setup: func(*testing.T, *oauthEnv) OAuthChannel {
@@ -448,7 +464,7 @@ func TestOAuthChannelFailures(t *testing.T) {
 				c.Scope = "tokenhook.other"
 				return c
 			},
-			reason: "400 invalid_scope",
+			reason: "400 invalid_scope: " + descUndefinedScope,
 		},
 		"no scope": {
 			setup: func(*testing.T, *oauthEnv) OAuthChannel {
@@ -456,7 +472,7 @@ func TestOAuthChannelFailures(t *testing.T) {
 				c.Scope = ""
 				return c
 			},
-			reason: "400 invalid_scope",
+			reason: "400 invalid_scope: " + descNoScope,
 		},
 		"hook key not in the app's JWKS": {
 			setup: func(t *testing.T, env *oauthEnv) OAuthChannel {
@@ -469,7 +485,7 @@ func TestOAuthChannelFailures(t *testing.T) {
 				}
 				return env.jwtChannel()
 			},
-			reason: "401 invalid_client",
+			reason: "401 invalid_client: " + descAssertionKid,
 		},
 		"app's JWKS holds the kid with another key": {
 			setup: func(t *testing.T, env *oauthEnv) OAuthChannel {
@@ -484,7 +500,7 @@ func TestOAuthChannelFailures(t *testing.T) {
 				}
 				return env.jwtChannel()
 			},
-			reason: "401 invalid_client",
+			reason: "401 invalid_client: " + descAssertionSignature,
 		},
 		"no rule allows the service app": {
 			setup: func(t *testing.T, env *oauthEnv) OAuthChannel {
@@ -494,7 +510,7 @@ func TestOAuthChannelFailures(t *testing.T) {
 				}
 				return secretChannel()
 			},
-			reason: "400 access_denied",
+			reason: "400 access_denied: " + descPolicyFailed,
 		},
 		"tokenUrl outside the org": {
 			setup: func(*testing.T, *oauthEnv) OAuthChannel {
@@ -697,23 +713,36 @@ func TestPrivateKeyJWTClientAuthentication(t *testing.T) {
 		form   url.Values
 		status int
 		error  string
+		desc   string // "" for any
 	}{
-		"valid":              {key: key, kid: "k1", claims: good(), status: 200},
-		"valid without kid":  {key: key, claims: with(func(c *jwt.Claims) { c.ID = "other-jti" }), status: 200},
-		"replayed jti":       {key: key, kid: "k1", claims: good(), status: 401, error: "invalid_client"},
-		"other key":          {key: otherKey, kid: "k1", claims: with(func(c *jwt.Claims) { c.ID = "j2" }), status: 401, error: "invalid_client"},
-		"unknown kid":        {key: key, kid: "k2", claims: with(func(c *jwt.Claims) { c.ID = "j3" }), status: 401, error: "invalid_client"},
-		"no jti":             {key: key, kid: "k1", claims: with(func(c *jwt.Claims) { c.ID = "" }), status: 401, error: "invalid_client"},
-		"wrong audience":     {key: key, kid: "k1", claims: with(func(c *jwt.Claims) { c.ID, c.Audience = "j4", jwt.Audience{secureOrg + "/oauth2/default/v1/token"} }), status: 401, error: "invalid_client"},
-		"subject differs":    {key: key, kid: "k1", claims: with(func(c *jwt.Claims) { c.ID, c.Subject = "j5", "someone" }), status: 401, error: "invalid_client"},
-		"expired":            {key: key, kid: "k1", claims: with(func(c *jwt.Claims) { c.ID, c.Expiry = "j6", jwt.NewNumericDate(now.Add(-time.Hour)) }), status: 401, error: "invalid_client"},
-		"lives over an hour": {key: key, kid: "k1", claims: with(func(c *jwt.Claims) { c.ID, c.Expiry = "j7", jwt.NewNumericDate(now.Add(2*time.Hour)) }), status: 401, error: "invalid_client"},
-		"client_id differs":  {key: key, kid: "k1", claims: with(func(c *jwt.Claims) { c.ID = "j8" }), form: url.Values{"client_id": {secretHookApp}}, status: 401, error: "invalid_client"},
-		"also a secret":      {key: key, kid: "k1", claims: with(func(c *jwt.Claims) { c.ID = "j9" }), form: url.Values{"client_secret": {"x"}}, status: 400, error: "invalid_request"},
-		"wrong type":         {key: key, kid: "k1", claims: with(func(c *jwt.Claims) { c.ID = "j10" }), form: url.Values{"client_assertion_type": {"urn:other"}}, status: 401, error: "invalid_client"},
+		"valid":             {key: key, kid: "k1", claims: good(), status: 200},
+		"valid without kid": {key: key, claims: with(func(c *jwt.Claims) { c.ID = "other-jti" }), status: 200},
+		"replayed jti":      {key: key, kid: "k1", claims: good(), status: 401, error: "invalid_client", desc: descAssertionReplayed},
+		// jti is optional ("If you specify this parameter, the token can only be used once").
+		"no jti":              {key: key, kid: "k1", claims: with(func(c *jwt.Claims) { c.ID = "" }), status: 200},
+		"no jti, again":       {key: key, kid: "k1", claims: with(func(c *jwt.Claims) { c.ID = "" }), status: 200},
+		"no iat":              {key: key, kid: "k1", claims: with(func(c *jwt.Claims) { c.ID, c.IssuedAt = "j1", nil }), status: 200},
+		"RS384":               {key: key, kid: "k1", claims: with(func(c *jwt.Claims) { c.ID = "j1b" }), form: url.Values{"alg": {"RS384"}}, status: 200},
+		"other key":           {key: otherKey, kid: "k1", claims: with(func(c *jwt.Claims) { c.ID = "j2" }), status: 401, error: "invalid_client", desc: descAssertionSignature},
+		"unknown kid":         {key: key, kid: "k2", claims: with(func(c *jwt.Claims) { c.ID = "j3" }), status: 401, error: "invalid_client", desc: descAssertionKid},
+		"wrong audience":      {key: key, kid: "k1", claims: with(func(c *jwt.Claims) { c.ID, c.Audience = "j4", jwt.Audience{secureOrg + "/oauth2/default/v1/token"} }), status: 401, error: "invalid_client", desc: descAssertionAudience},
+		"subject differs":     {key: key, kid: "k1", claims: with(func(c *jwt.Claims) { c.ID, c.Subject = "j5", "someone" }), status: 401, error: "invalid_client", desc: descAssertionSubject},
+		"expired":             {key: key, kid: "k1", claims: with(func(c *jwt.Claims) { c.ID, c.Expiry = "j6", jwt.NewNumericDate(now.Add(-time.Hour)) }), status: 401, error: "invalid_client", desc: descAssertionExpired},
+		"no exp":              {key: key, kid: "k1", claims: with(func(c *jwt.Claims) { c.ID, c.Expiry = "j6b", nil }), status: 401, error: "invalid_client", desc: descAssertionNoExpiry},
+		"exp over an hour on": {key: key, kid: "k1", claims: with(func(c *jwt.Claims) { c.ID, c.Expiry = "j7", jwt.NewNumericDate(now.Add(2*time.Hour)) }), status: 401, error: "invalid_client", desc: descAssertionTooLong},
+		// The hour counts from now, not from iat.
+		"issued long ago, exp within the hour": {key: key, kid: "k1", claims: with(func(c *jwt.Claims) {
+			c.ID, c.IssuedAt, c.Expiry = "j7b", jwt.NewNumericDate(now.Add(-50*time.Minute)), jwt.NewNumericDate(now.Add(50*time.Minute))
+		}), status: 200},
+		"issued in the future": {key: key, kid: "k1", claims: with(func(c *jwt.Claims) { c.ID, c.IssuedAt = "j7c", jwt.NewNumericDate(now.Add(10*time.Minute)) }), status: 401, error: "invalid_client", desc: descAssertionIssuedAt},
+		"client_id differs":    {key: key, kid: "k1", claims: with(func(c *jwt.Claims) { c.ID = "j8" }), form: url.Values{"client_id": {secretHookApp}}, status: 401, error: "invalid_client", desc: descInvalidClient},
+		"client_id agrees":     {key: key, kid: "k1", claims: with(func(c *jwt.Claims) { c.ID = "j8b" }), form: url.Values{"client_id": {app}}, status: 200},
+		"also a secret":        {key: key, kid: "k1", claims: with(func(c *jwt.Claims) { c.ID = "j9" }), form: url.Values{"client_secret": {"x"}}, status: 400, error: "invalid_request", desc: descMultipleCreds},
+		"wrong type":           {key: key, kid: "k1", claims: with(func(c *jwt.Claims) { c.ID = "j10" }), form: url.Values{"client_assertion_type": {"urn:other"}}, status: 400, error: "invalid_request", desc: descAssertionType},
+		"unknown issuer":       {key: key, kid: "k1", claims: with(func(c *jwt.Claims) { c.ID, c.Issuer, c.Subject = "j11", "0oanobody", "0oanobody" }), status: 401, error: "invalid_client", desc: descInvalidClient},
 	}
 	// In order: "valid" before "replayed jti".
-	names := []string{"valid", "replayed jti"}
+	names := []string{"valid", "replayed jti", "no jti", "no jti, again"}
 	for name := range cases {
 		if !slices.Contains(names, name) {
 			names = append(names, name)
@@ -723,9 +752,11 @@ func TestPrivateKeyJWTClientAuthentication(t *testing.T) {
 		tc := cases[name]
 		t.Run(name, func(t *testing.T) {
 			form := url.Values{"grant_type": {GrantClientCredentials}, "scope": {hookScope},
-				"client_assertion_type": {assertionType}, "client_assertion": {assertion(t, tc.key, tc.kid, tc.claims)}}
+				"client_assertion_type": {assertionType}, "client_assertion": {signedWith(t, tc.key, tc.kid, tc.form.Get("alg"), tc.claims)}}
 			for k, v := range tc.form {
-				form[k] = v
+				if k != "alg" {
+					form[k] = v
+				}
 			}
 			r := httptest.NewRequest(http.MethodPost, hookTokenURL, strings.NewReader(form.Encode()))
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -735,8 +766,8 @@ func TestPrivateKeyJWTClientAuthentication(t *testing.T) {
 				t.Fatalf("status = %d, want %d: %s", w.Code, tc.status, w.Body)
 			}
 			if tc.status != 200 {
-				if got := decodeJSON[oauthErrorBody](t, w); got.Error != tc.error {
-					t.Errorf("error = %+v, want %s", got, tc.error)
+				if got := decodeJSON[oauthErrorBody](t, w); got.Error != tc.error || (tc.desc != "" && got.Description != tc.desc) {
+					t.Errorf("error = %+v, want %s %q", got, tc.error, tc.desc)
 				}
 			}
 		})
@@ -828,4 +859,22 @@ func TestAddClientAuthMethodValidation(t *testing.T) {
 	if err := s.SetClientKeys("nobody", pub); err == nil {
 		t.Error("SetClientKeys on an unknown app")
 	}
+}
+
+// signedWith is assertion with a chosen RSA algorithm ("" is RS256).
+func signedWith(t *testing.T, key *rsa.PrivateKey, kid, alg string, claims jwt.Claims) string {
+	t.Helper()
+	if alg == "" {
+		return assertion(t, key, kid, claims)
+	}
+	opts := (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(alg), Key: key}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := jwt.Signed(signer).Claims(claims).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
