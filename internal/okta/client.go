@@ -137,12 +137,16 @@ type Client interface {
 	// returned): one listing can serve every TokenHook of an org.
 	ListInlineHooks(ctx context.Context) ([]*InlineHook, error)
 
-	// CreateInlineHook creates a token hook from h (ID and Status are ignored). Okta creates it
-	// ACTIVE. Names are unique in an org: a duplicate is a terminal error.
+	// CreateInlineHook creates a token hook from h (ID and Status are ignored) with an HTTP
+	// channel, or an OAUTH channel when h.OAuth is set. Okta creates it ACTIVE. Names are unique
+	// in an org: a duplicate is a terminal error, as is an OAUTH channel Okta refuses (e.g. a
+	// hookKeyId that names no hook key).
 	CreateInlineHook(ctx context.Context, h InlineHook) (*InlineHook, error)
 
-	// UpdateInlineHook replaces the hook h.ID (full PUT: name, URL, auth header, secret, headers)
-	// when it drifted or its secret rotated. The secret is always sent. The status is unchanged.
+	// UpdateInlineHook replaces the hook h.ID (full PUT: name, URL, channel with its auth
+	// header and secret or its OAuth config and client secret, headers) when it drifted or a
+	// secret rotated; it may move the hook from one channel type to the other. The secret of
+	// the channel is always sent. The status is unchanged.
 	UpdateInlineHook(ctx context.Context, h InlineHook) (*InlineHook, error)
 
 	// ActivateInlineHook sets the hook ACTIVE (idempotent). ErrNotFound if absent.
@@ -196,6 +200,10 @@ type Client interface {
 	// GetHookKey reads a hook key by ID, e.g. the one recorded in status. ErrNotFound if it was
 	// deleted. PublicKey is nil: use GetPublicHookKey.
 	GetHookKey(ctx context.Context, id string) (*HookKey, error)
+
+	// ListHookKeys lists the org's hook keys (at most 50), without their public keys: one
+	// listing can serve every TokenHook of an org.
+	ListHookKeys(ctx context.Context) ([]*HookKey, error)
 
 	// FindHookKeyByName lists the hook keys and returns the one with exactly this name: used to
 	// adopt a key created before its ID was recorded. ErrNotFound if none.

@@ -233,6 +233,13 @@ func (i *instrumented) GetHookKey(ctx context.Context, id string) (*HookKey, err
 	return out, err
 }
 
+func (i *instrumented) ListHookKeys(ctx context.Context) ([]*HookKey, error) {
+	start := time.Now()
+	out, err := i.next.ListHookKeys(ctx)
+	i.m.observe("list_hook_keys", start, err)
+	return out, err
+}
+
 func (i *instrumented) FindHookKeyByName(ctx context.Context, name string) (*HookKey, error) {
 	start := time.Now()
 	out, err := i.next.FindHookKeyByName(ctx, name)

@@ -46,20 +46,39 @@ func (c *sdkClient) GetHookKey(ctx context.Context, id string) (*HookKey, error)
 	return hookKeyOrError("get hook key "+id, &w)
 }
 
-func (c *sdkClient) FindHookKeyByName(ctx context.Context, name string) (*HookKey, error) {
+func (c *sdkClient) ListHookKeys(ctx context.Context) ([]*HookKey, error) {
 	ctx, cancel := c.call(ctx)
 	defer cancel()
 	raws, err := c.listRaw(ctx, hookKeysPath)
 	if err != nil {
 		return nil, fmt.Errorf("list hook keys: %w", err)
 	}
+	out := make([]*HookKey, 0, len(raws))
 	for _, raw := range raws {
 		var w hookKeyWire
 		if err := json.Unmarshal(raw, &w); err != nil {
 			return nil, fmt.Errorf("list hook keys: decode: %w", err)
 		}
-		if w.Name == name && w.ID != "" {
-			return w.key(), nil
+		if w.ID != "" {
+			out = append(out, w.key())
+		}
+	}
+	return out, nil
+}
+
+func (c *sdkClient) FindHookKeyByName(ctx context.Context, name string) (*HookKey, error) {
+	keys, err := c.ListHookKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return HookKeyNamed(keys, name)
+}
+
+// HookKeyNamed picks the hook key with this exact name from a listing; ErrNotFound if none.
+func HookKeyNamed(keys []*HookKey, name string) (*HookKey, error) {
+	for _, k := range keys {
+		if k.Name == name {
+			return k, nil
 		}
 	}
 	return nil, fmt.Errorf("find hook key named %q: %w", name, ErrNotFound)

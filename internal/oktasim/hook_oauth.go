@@ -169,7 +169,10 @@ func (s *Sim) requestHookToken(ctx context.Context, base, hookID string, cfg OAu
 			Error       string `json:"error"`
 			Description string `json:"error_description"`
 		}
-		_ = json.Unmarshal(body, &e)
+		if json.Unmarshal(body, &e) != nil || e.Error == "" {
+			return "", time.Time{}, fmt.Errorf("the token endpoint answered %d", resp.StatusCode)
+		}
+		// Okta's OAuth errors name no secrets; the description is kept for the call log.
 		return "", time.Time{}, fmt.Errorf("the token endpoint answered %d %s: %s", resp.StatusCode, e.Error, e.Description)
 	}
 	var t struct {

@@ -36,6 +36,7 @@ type Client struct {
 	UpdatePolicyRuleFn     func(ctx context.Context, authServerID string, r *okta.PolicyRule) (*okta.PolicyRule, error)
 	CreateHookKeyFn        func(ctx context.Context, name string) (*okta.HookKey, error)
 	GetHookKeyFn           func(ctx context.Context, id string) (*okta.HookKey, error)
+	ListHookKeysFn         func(ctx context.Context) ([]*okta.HookKey, error)
 	FindHookKeyByNameFn    func(ctx context.Context, name string) (*okta.HookKey, error)
 	GetPublicHookKeyFn     func(ctx context.Context, keyID string) (*okta.PublicKey, error)
 	DeleteHookKeyFn        func(ctx context.Context, id string) error
@@ -181,6 +182,14 @@ func (c *Client) GetHookKey(ctx context.Context, id string) (*okta.HookKey, erro
 		return nil, notSet("GetHookKey")
 	}
 	return c.GetHookKeyFn(ctx, id)
+}
+
+// ListHookKeys calls ListHookKeysFn.
+func (c *Client) ListHookKeys(ctx context.Context) ([]*okta.HookKey, error) {
+	if c.ListHookKeysFn == nil {
+		return nil, notSet("ListHookKeys")
+	}
+	return c.ListHookKeysFn(ctx)
 }
 
 // FindHookKeyByName calls FindHookKeyByNameFn.
