@@ -594,19 +594,26 @@ func externalTokenURL(h http.HandlerFunc) func(*testing.T, *oauthEnv) OAuthChann
 func TestSelfTransport(t *testing.T) {
 	s := New(Options{})
 	client := &http.Client{Transport: selfTransport{s}}
-	get := func(ctx context.Context) (*http.Response, error) {
+	// get answers the status, X-Okta-Request-Id and body of GET keys.
+	get := func(ctx context.Context) (int, string, []byte, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, secureOrg+"/oauth2/default/v1/keys", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return client.Do(req)
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, "", nil, err
+		}
+		defer func() { _ = resp.Body.Close() }()
+		body, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("X-Okta-Request-Id"), body, err
 	}
-	resp, err := get(context.Background())
-	if err != nil || resp.StatusCode != http.StatusOK || resp.Header.Get("X-Okta-Request-Id") == "" {
-		t.Fatalf("GET keys = %+v, %v", resp, err)
+	status, requestID, body, err := get(context.Background())
+	if err != nil || status != http.StatusOK || requestID == "" {
+		t.Fatalf("GET keys = %d %q, %v", status, requestID, err)
 	}
 	var set jose.JSONWebKeySet
-	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil || len(set.Keys) != 1 {
+	if err := json.Unmarshal(body, &set); err != nil || len(set.Keys) != 1 {
 		t.Errorf("keys %+v, %v", set, err)
 	}
 	if c := s.Calls(); len(c) != 1 || c[0].Endpoint != EndpointKeys || c[0].Status != http.StatusOK {
@@ -616,7 +623,7 @@ func TestSelfTransport(t *testing.T) {
 	if err := s.SetFaults(EndpointKeys, Faults{DropRate: 1, MaxFaults: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := get(context.Background()); err == nil || !strings.Contains(err.Error(), "closed without a response") {
+	if _, _, _, err := get(context.Background()); err == nil || !strings.Contains(err.Error(), "closed without a response") {
 		t.Errorf("dropped: %v", err)
 	}
 	if err := s.SetFaults(EndpointKeys, Faults{LatencyRate: 1, Latency: time.Minute}); err != nil {
@@ -624,7 +631,7 @@ func TestSelfTransport(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, err := get(ctx); !errors.Is(err, context.DeadlineExceeded) {
+	if _, _, _, err := get(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("slow: %v, want the deadline", err)
 	}
 }

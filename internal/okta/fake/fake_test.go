@@ -52,10 +52,13 @@ func TestHookKeyMethods(t *testing.T) {
 	}
 	called := map[string]bool{}
 	c := &fake.Client{
-		CreateHookKeyFn:     func(context.Context, string) (*okta.HookKey, error) { called["CreateHookKey"] = true; return key, nil },
-		GetHookKeyFn:        func(context.Context, string) (*okta.HookKey, error) { called["GetHookKey"] = true; return key, nil },
-		ListHookKeysFn:      func(context.Context) ([]*okta.HookKey, error) { called["ListHookKeys"] = true; return nil, nil },
-		FindHookKeyByNameFn: func(context.Context, string) (*okta.HookKey, error) { called["FindHookKeyByName"] = true; return key, nil },
+		CreateHookKeyFn: func(context.Context, string) (*okta.HookKey, error) { called["CreateHookKey"] = true; return key, nil },
+		GetHookKeyFn:    func(context.Context, string) (*okta.HookKey, error) { called["GetHookKey"] = true; return key, nil },
+		ListHookKeysFn:  func(context.Context) ([]*okta.HookKey, error) { called["ListHookKeys"] = true; return nil, nil },
+		FindHookKeyByNameFn: func(context.Context, string) (*okta.HookKey, error) {
+			called["FindHookKeyByName"] = true
+			return key, nil
+		},
 		GetPublicHookKeyFn: func(context.Context, string) (*okta.PublicKey, error) {
 			called["GetPublicHookKey"] = true
 			return &okta.PublicKey{}, nil
