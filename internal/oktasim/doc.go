@@ -39,7 +39,9 @@
 // cannot come to depend on leniency: deleting an ACTIVE hook, or a hook a rule still uses, is 400
 // E0000001; a hook PUT must resend authScheme.value or clientSecret; a duplicate hook name is 400
 // E0000001; a rule's inline hook must exist and be a token hook; an OAUTH channel may not send a
-// field of the other authType; deleting a hook key a hook uses is 400 E0000001.
+// field of the other authType, nor a custom Authorization header (it carries the access token);
+// deleting a hook key a hook uses is 400 E0000001 (the spec lists no 400 for that delete, only
+// that such keys are not "eligible for deletion").
 //
 // For tests: Calls (a log of method, path, status, time), SetFaults (deterministic 5xx, 429,
 // latency and dropped connections per endpoint), snapshots that include stored secrets (Hook,

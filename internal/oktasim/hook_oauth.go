@@ -150,6 +150,10 @@ func (s *Sim) requestHookToken(ctx context.Context, base, hookID string, cfg OAu
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its URL is named, redacted, by the caller
+		}
 		err = hookError(err, s.mint.hookTimeout)
 		if chain.loop.Load() {
 			err = fmt.Errorf("%w: the token request ran inline hook %s again, whose OAUTH channel needs a token from the same authorization server first", err, hookID)
