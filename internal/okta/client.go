@@ -1,6 +1,8 @@
-// Package okta is the operator's seam to the Okta management API: the few inline hook and
-// authorization server calls the controller makes, an implementation on okta-sdk-golang/v2,
-// an error classification the controller can act on, and a metrics decorator.
+// Package okta is the operator's seam to the Okta management API: the few inline hook, hook
+// key and authorization server calls the controller makes, an implementation on
+// okta-sdk-golang/v2 (through its request executor with this package's wire types where SDK v2
+// lacks the API: OAUTH channels, hook keys, rules), an error classification the controller can
+// act on, and a metrics decorator.
 //
 // The controller depends on the Client interface only; tests use internal/okta/fake or the real
 // implementation against internal/oktasim.
