@@ -244,7 +244,7 @@ func (s *Sim) authenticateClient(r *http.Request) (ClientSpec, *oauthError) {
 		c.TokenEndpointAuthMethod == ClientAuthSecretBasic && !basic,
 		c.TokenEndpointAuthMethod == ClientAuthSecretPost && basic:
 		return ClientSpec{}, invalid
-	case !constantTimeEqual(secret, c.ClientSecret):
+	case !c.secretMatches(secret):
 		return ClientSpec{}, invalid
 	}
 	return c, nil

@@ -79,6 +79,7 @@ type ClientSpec struct {
 	// client_secret_basic and client_secret_post from a client with a ClientSecret, none from
 	// one without.
 	TokenEndpointAuthMethod string
+	otherSecrets            []string // active besides ClientSecret (SetClientSecrets)
 	// JWKS are the public keys of a private_key_jwt app: its client assertion must be signed
 	// (RS256) by one of them, by the one whose kid it names if it names one. SetClientKeys
 	// replaces them.
@@ -265,6 +266,41 @@ func (s *Sim) SetClientKeys(clientID string, keys ...jose.JSONWebKey) error {
 		return nil
 	}
 	return fmt.Errorf("oktasim: no client %s", clientID)
+}
+
+// SetClientSecrets replaces a confidential app's client secrets, as an admin
+// does in Okta's console: an app may have two active at once, so that a new
+// one can be handed out before the old one is deactivated.
+func (s *Sim) SetClientSecrets(clientID string, secrets ...string) error {
+	if len(secrets) == 0 || len(secrets) > maxClientSecrets || slices.Contains(secrets, "") {
+		return fmt.Errorf("oktasim: client %s: 1 to %d non-empty secrets", clientID, maxClientSecrets)
+	}
+	d := s.mint.dir
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range d.clients {
+		if c.ClientID != clientID {
+			continue
+		}
+		if c.public() || c.TokenEndpointAuthMethod == ClientAuthPrivateKeyJWT {
+			return fmt.Errorf("oktasim: client %s has no client secret", clientID)
+		}
+		c.ClientSecret, c.otherSecrets = secrets[0], slices.Clone(secrets[1:])
+		return nil
+	}
+	return fmt.Errorf("oktasim: no client %s", clientID)
+}
+
+// maxClientSecrets: Okta lets an app have two active client secrets.
+const maxClientSecrets = 2
+
+// secretMatches says whether secret is one of the app's active client secrets.
+func (c ClientSpec) secretMatches(secret string) bool {
+	ok := constantTimeEqual(secret, c.ClientSecret)
+	for _, o := range c.otherSecrets {
+		ok = constantTimeEqual(secret, o) || ok
+	}
+	return ok
 }
 
 // AddGroup adds a group with these members (user IDs).
