@@ -96,7 +96,7 @@ func podMode(channel string) string {
 // oktaChannelIs records that Okta's hook now has channel; a change starts the
 // grace period after which the pods drop the old way.
 func (p *authPlan) oktaChannelIs(channel string, now time.Time) {
-	if p.next.oktaChannel != channel && !(p.next.oktaChannel == "" && channel == channelHTTP) {
+	if oktaChannelOf(p.next) != channel {
 		p.next.channelSwitched = now
 	}
 	p.next.oktaChannel = channel
