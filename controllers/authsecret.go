@@ -61,6 +61,14 @@ const (
 	// annotationAuthSecretUID, on the hook server's pod template, rolls the
 	// pods out when the auth Secret is replaced by a new object.
 	annotationAuthSecretUID = "tokenhook.io/auth-secret-uid"
+	// annotationOktaChannel is the channel Okta's hook has (hookauth.go),
+	// annotationChannelSwitched when it last changed, and
+	// annotationOktaClientSecretHash the hash of the OAuth client secret
+	// Okta has (it never returns it).
+	annotationOktaChannel          = "tokenhook.io/okta-channel"
+	annotationChannelSwitched      = "tokenhook.io/okta-channel-switched"
+	annotationOktaClientSecretHash = "tokenhook.io/okta-client-secret-sha256"
+	annotationOktaOAuthCheck       = "tokenhook.io/okta-oauth-check"
 )
 
 // authSecretState is the content of the owned auth Secret.
@@ -72,6 +80,10 @@ type authSecretState struct {
 	rotationStarted   time.Time
 	oktaUpdated       time.Time
 	routeVerified     string // fingerprint of the route Okta's call last reached
+	oktaChannel       string // channelHTTP or channelOAuth; "" for HTTP recorded by no one
+	channelSwitched   time.Time
+	clientSecretHash  string // sha256 of the OAuth client secret Okta has
+	oktaOAuthCheck    string // the oauthCheck of the last OAUTH channel Okta had, encoded
 }
 
 // annotations keep times to the nanosecond: whole seconds would cut a grace
@@ -93,6 +105,18 @@ func (s authSecretState) annotations() map[string]string {
 	if s.routeVerified != "" {
 		a[annotationRouteVerified] = s.routeVerified
 	}
+	if s.oktaChannel != "" {
+		a[annotationOktaChannel] = s.oktaChannel
+	}
+	if !s.channelSwitched.IsZero() {
+		a[annotationChannelSwitched] = s.channelSwitched.UTC().Format(time.RFC3339Nano)
+	}
+	if s.clientSecretHash != "" {
+		a[annotationOktaClientSecretHash] = s.clientSecretHash
+	}
+	if s.oktaOAuthCheck != "" {
+		a[annotationOktaOAuthCheck] = s.oktaOAuthCheck
+	}
 	return a
 }
 
@@ -102,14 +126,18 @@ func stateFromSecret(sec *corev1.Secret) authSecretState {
 		return t
 	}
 	return authSecretState{
-		current:         string(sec.Data[authKeyCurrent]),
-		previous:        string(sec.Data[authKeyPrevious]),
-		generated:       string(sec.Data[authKeyGenerated]),
-		oktaHash:        sec.Annotations[annotationOktaSecretHash],
-		oktaUnknown:     sec.Annotations[annotationOktaUnknown] == "true",
-		rotationStarted: parseTime(annotationRotationStarted),
-		oktaUpdated:     parseTime(annotationOktaUpdated),
-		routeVerified:   sec.Annotations[annotationRouteVerified],
+		current:          string(sec.Data[authKeyCurrent]),
+		previous:         string(sec.Data[authKeyPrevious]),
+		generated:        string(sec.Data[authKeyGenerated]),
+		oktaHash:         sec.Annotations[annotationOktaSecretHash],
+		oktaUnknown:      sec.Annotations[annotationOktaUnknown] == "true",
+		rotationStarted:  parseTime(annotationRotationStarted),
+		oktaUpdated:      parseTime(annotationOktaUpdated),
+		routeVerified:    sec.Annotations[annotationRouteVerified],
+		oktaChannel:      sec.Annotations[annotationOktaChannel],
+		channelSwitched:  parseTime(annotationChannelSwitched),
+		clientSecretHash: sec.Annotations[annotationOktaClientSecretHash],
+		oktaOAuthCheck:   sec.Annotations[annotationOktaOAuthCheck],
 	}
 }
 
@@ -130,6 +158,7 @@ type authPlan struct {
 	// Secret (secretUID), and is left alone until then.
 	awaitRollout bool
 	secretUID    string // the applied auth Secret's UID
+	hookAuth     hookAuthPlan
 }
 
 // planAuthSecret moves a rotation on by at most one step. It is pure: the
@@ -141,6 +170,8 @@ func planAuthSecret(existing *authSecretState, desired string, now time.Time, gr
 		s := authSecretState{current: desired, previous: desired}
 		if existing != nil {
 			s.routeVerified = existing.routeVerified
+			s.oktaChannel, s.channelSwitched, s.clientSecretHash = existing.oktaChannel, existing.channelSwitched, existing.clientSecretHash
+			s.oktaOAuthCheck = existing.oktaOAuthCheck
 		}
 		if !registered {
 			return authPlan{next: s, oktaValue: desired}
@@ -309,7 +340,7 @@ func (r *TokenHookReconciler) observeAuthSecret(ctx context.Context, th *v1.Toke
 
 // saveAuthSecret applies the plan's Secret, and remembers it.
 func (r *TokenHookReconciler) saveAuthSecret(ctx context.Context, th *v1.TokenHook, plan *authPlan) error {
-	live, err := r.apply(ctx, desiredAuthSecret(th, plan.next))
+	live, err := r.apply(ctx, desiredAuthSecret(th, plan.next, r.OktaCABundle))
 	if err != nil {
 		return fmt.Errorf("apply auth Secret %q: %w", authSecretName(th), err)
 	}

@@ -36,7 +36,7 @@ func TestAutoscalingObjects(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			th := sampleTokenHook()
 			th.Spec.HookServer.Replicas, th.Spec.HookServer.Autoscaling = tc.replicas, tc.autoscaling
-			d := desiredDeployment(th, "x")
+			d := desiredDeployment(th, "x", podAuth{})
 			if got, want := ptr.Deref(d.Spec.Replicas, -1), ptr.Deref(tc.wantReplica, -1); got != want {
 				t.Errorf("Deployment replicas %d, want %d (-1: left to the autoscaler)", got, want)
 			}

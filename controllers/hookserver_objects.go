@@ -42,7 +42,22 @@ const (
 	authKeyCurrent   = "current"
 	authKeyPrevious  = "previous"
 	authKeyGenerated = "generated" // the operator's own secret when spec.authSecretRef is absent
+	// authKeyOktaCA is the manager's --okta-ca-file, which the pods trust
+	// for fetching the signing keys of OAuth tokens (the simulator, or a
+	// TLS-intercepting proxy in front of Okta).
+	authKeyOktaCA = "okta-ca.crt"
 )
+
+// podAuth is how the hook server pods authenticate Okta's calls.
+type podAuth struct {
+	mode   string      // podAuthHeader (or ""), podAuthOAuth or podAuthBoth
+	check  *oauthCheck // what tokens must carry; the pods accept none without
+	oktaCA bool        // the auth Secret holds authKeyOktaCA
+}
+
+func (a podAuth) oauth() bool {
+	return (a.mode == podAuthOAuth || a.mode == podAuthBoth) && a.check != nil
+}
 
 func hookServerName(th *v1.TokenHook) string { return th.Name + "-hookserver" }
 func authSecretName(th *v1.TokenHook) string { return th.Name + "-hookserver-auth" }
@@ -114,7 +129,7 @@ func (p hookPort) servicePort() int32 {
 }
 
 // hookServerArgs are the hookserver flags for a TokenHook's spec.
-func hookServerArgs(th *v1.TokenHook) []string {
+func hookServerArgs(th *v1.TokenHook, auth podAuth) []string {
 	tokens := make([]string, 0, len(th.Spec.Claim.Tokens))
 	for _, t := range th.Spec.Claim.Tokens {
 		tokens = append(tokens, strings.ToLower(string(t)))
@@ -132,6 +147,19 @@ func hookServerArgs(th *v1.TokenHook) []string {
 	}
 	if th.Spec.Claim.DenyNonPatients {
 		args = append(args, "--deny-non-patients")
+	}
+	// Header mode is the hook server's default: no flag, so that TokenHooks
+	// made before OAuth keep their pods through an operator upgrade.
+	if auth.oauth() {
+		c := auth.check
+		args = append(args, "--auth-mode="+auth.mode,
+			"--oauth-issuer="+c.Issuer,
+			"--oauth-audience="+c.Audience,
+			"--oauth-client-id="+c.ClientID,
+			"--oauth-scope="+c.Scope)
+		if auth.oktaCA {
+			args = append(args, "--oauth-jwks-ca-file="+path.Join(authDir, authKeyOktaCA))
+		}
 	}
 	if th.Spec.HookServer.TLS != nil {
 		args = append(args,
@@ -170,7 +198,7 @@ func goMemLimit(r corev1.ResourceRequirements) []corev1.EnvVar {
 // desiredDeployment is the hook server Deployment: restricted pod security,
 // the patients ConfigMap and the auth Secret mounted as files (both hot
 // reloaded by the hook server, so edits need no restart).
-func desiredDeployment(th *v1.TokenHook, image string) *appsv1.Deployment {
+func desiredDeployment(th *v1.TokenHook, image string, auth podAuth) *appsv1.Deployment {
 	if th.Spec.HookServer.Image != "" {
 		image = th.Spec.HookServer.Image
 	}
@@ -202,7 +230,7 @@ func desiredDeployment(th *v1.TokenHook, image string) *appsv1.Deployment {
 			Image: image,
 			// The image holds both binaries; its entrypoint is the manager.
 			Command: []string{"/hookserver"},
-			Args:    hookServerArgs(th),
+			Args:    hookServerArgs(th, auth),
 			Ports: []corev1.ContainerPort{
 				{Name: serving.name, ContainerPort: serving.number, Protocol: corev1.ProtocolTCP},
 				{Name: "metrics", ContainerPort: metricsPort, Protocol: corev1.ProtocolTCP},
@@ -233,10 +261,7 @@ func desiredDeployment(th *v1.TokenHook, image string) *appsv1.Deployment {
 			}}},
 			{Name: "auth", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 				SecretName: authSecretName(th),
-				Items: []corev1.KeyToPath{
-					{Key: authKeyCurrent, Path: authKeyCurrent},
-					{Key: authKeyPrevious, Path: authKeyPrevious},
-				},
+				Items:      authItems(auth),
 			}}},
 		},
 		NodeSelector: spec.NodeSelector,
@@ -287,6 +312,18 @@ func desiredDeployment(th *v1.TokenHook, image string) *appsv1.Deployment {
 			},
 		},
 	}
+}
+
+// authItems are the auth Secret's files the pods read.
+func authItems(auth podAuth) []corev1.KeyToPath {
+	items := []corev1.KeyToPath{
+		{Key: authKeyCurrent, Path: authKeyCurrent},
+		{Key: authKeyPrevious, Path: authKeyPrevious},
+	}
+	if auth.oauth() && auth.oktaCA {
+		items = append(items, corev1.KeyToPath{Key: authKeyOktaCA, Path: authKeyOktaCA})
+	}
+	return items
 }
 
 // desiredService fronts the hook server pods; an Ingress or gateway of the
@@ -363,10 +400,13 @@ func desiredHPA(th *v1.TokenHook) *autoscalingv2.HorizontalPodAutoscaler {
 
 // desiredAuthSecret holds the secrets the hook server pods accept, and the
 // bookkeeping of what Okta has (annotations: Okta never returns the secret).
-func desiredAuthSecret(th *v1.TokenHook, s authSecretState) *corev1.Secret {
+func desiredAuthSecret(th *v1.TokenHook, s authSecretState, oktaCA []byte) *corev1.Secret {
 	data := map[string][]byte{
 		authKeyCurrent:  []byte(s.current),
 		authKeyPrevious: []byte(s.previous),
+	}
+	if len(oktaCA) > 0 {
+		data[authKeyOktaCA] = oktaCA
 	}
 	if s.generated != "" {
 		data[authKeyGenerated] = []byte(s.generated)

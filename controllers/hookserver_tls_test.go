@@ -17,7 +17,7 @@ import (
 func TestHookServerObjectsWithTLS(t *testing.T) {
 	th := sampleTokenHook()
 	th.Spec.HookServer.TLS = &v1.HookServerTLS{SecretName: "hooks-example-com"}
-	d := desiredDeployment(th, "registry.example.com/tokenhook:v1")
+	d := desiredDeployment(th, "registry.example.com/tokenhook:v1", podAuth{})
 	pod := d.Spec.Template.Spec
 	c := pod.Containers[0]
 
@@ -52,7 +52,7 @@ func TestHookServerObjectsWithTLS(t *testing.T) {
 
 	// Without TLS nothing of it remains.
 	th.Spec.HookServer.TLS = nil
-	d = desiredDeployment(th, "x")
+	d = desiredDeployment(th, "x", podAuth{})
 	for _, a := range d.Spec.Template.Spec.Containers[0].Args {
 		if strings.HasPrefix(a, "--tls") {
 			t.Errorf("arg %s without spec.hookServer.tls", a)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -45,15 +46,20 @@ func legacyInlineHookName(th *v1.TokenHook) string {
 	return "tokenhook-" + th.Namespace + "-" + th.Name
 }
 
-// desiredInlineHook is the hook as Okta should have it, with secret.
-func desiredInlineHook(th *v1.TokenHook, secret string) okta.InlineHook {
-	return okta.InlineHook{
-		Name:       inlineHookName(th),
-		URL:        th.Spec.HookServer.ExternalURL,
-		AuthHeader: th.Spec.AuthHeader,
-		AuthSecret: secret,
-		Headers:    []okta.Header{{Key: ownerHeader, Value: string(th.UID)}},
+// desiredInlineHook is the hook as Okta should have it: with an HTTP
+// channel carrying the header secret, or an OAUTH channel.
+func desiredInlineHook(th *v1.TokenHook, secret, channel, clientSecret string) okta.InlineHook {
+	h := okta.InlineHook{
+		Name:    inlineHookName(th),
+		URL:     th.Spec.HookServer.ExternalURL,
+		Headers: []okta.Header{{Key: ownerHeader, Value: string(th.UID)}},
 	}
+	if channel == channelOAuth {
+		h.OAuth = desiredOAuthChannel(th, clientSecret)
+	} else {
+		h.AuthHeader, h.AuthSecret = th.Spec.AuthHeader, secret
+	}
+	return h
 }
 
 // ownedBy says whether an Okta hook carries the TokenHook's marker.
@@ -67,8 +73,8 @@ func ownedBy(h *okta.InlineHook, th *v1.TokenHook) bool {
 }
 
 // hookDiff names the fields (never the values) in which Okta's hook differs
-// from the desired one; "" means up to date. Okta never returns the secret,
-// so the plan says whether Okta is known to hold it.
+// from the desired one; "" means up to date. Okta never returns secrets, so
+// the caller says whether Okta is known to hold the one the channel sends.
 func hookDiff(got *okta.InlineHook, want okta.InlineHook, secretKnown bool) string {
 	var diff []string
 	if got.Name != want.Name {
@@ -77,15 +83,35 @@ func hookDiff(got *okta.InlineHook, want okta.InlineHook, secretKnown bool) stri
 	if got.URL != want.URL {
 		diff = append(diff, "url")
 	}
-	// Okta has been seen to lower-case the auth header's name.
-	if !strings.EqualFold(got.AuthHeader, want.AuthHeader) {
-		diff = append(diff, "authScheme.key")
-	}
 	if !sameHeaders(got.Headers, want.Headers) {
 		diff = append(diff, "headers")
 	}
-	if !secretKnown {
-		diff = append(diff, "authScheme.value")
+	switch g, w := got.OAuth, want.OAuth; {
+	case (g == nil) != (w == nil):
+		diff = append(diff, "channel.type")
+	case w != nil:
+		for _, f := range []struct {
+			name      string
+			got, want string
+		}{
+			{"authType", g.AuthType, w.AuthType}, {"clientId", g.ClientID, w.ClientID},
+			{"tokenUrl", g.TokenURL, w.TokenURL}, {"scope", g.Scope, w.Scope},
+		} {
+			if f.got != f.want {
+				diff = append(diff, "channel.config."+f.name)
+			}
+		}
+		if !secretKnown {
+			diff = append(diff, "channel.config.clientSecret")
+		}
+	default:
+		// Okta has been seen to lower-case the auth header's name.
+		if !strings.EqualFold(got.AuthHeader, want.AuthHeader) {
+			diff = append(diff, "authScheme.key")
+		}
+		if !secretKnown {
+			diff = append(diff, "authScheme.value")
+		}
 	}
 	return strings.Join(diff, ", ")
 }
@@ -202,7 +228,7 @@ func (r *TokenHookReconciler) syncInlineHook(ctx context.Context, th *v1.TokenHo
 	if err != nil {
 		return nil, r.oktaFailed(th, cond, "observe inline hook", err)
 	}
-	want := desiredInlineHook(th, auth.oktaValue)
+	want := desiredInlineHook(th, auth.oktaValue, auth.hookAuth.channel, auth.hookAuth.clientSecret)
 	if got != nil {
 		return r.finishInlineHook(ctx, th, c, auth, hs, got, want)
 	}
@@ -222,9 +248,11 @@ func (r *TokenHookReconciler) syncInlineHook(ctx context.Context, th *v1.TokenHo
 		return nil, err
 	}
 	r.event(th, corev1.EventTypeNormal, "CreatedInlineHook", "Create", "Created Okta inline hook %s", created.ID)
-	if err := r.oktaHasSecret(ctx, th, auth, want.AuthSecret); err != nil {
+	if err := r.oktaHas(ctx, th, auth, want); err != nil {
 		return nil, err
 	}
+	// No call came the other way: the pods need no grace for it.
+	auth.next.channelSwitched = time.Time{}
 	return r.finishInlineHook(ctx, th, c, auth, hs, created, want)
 }
 
@@ -246,7 +274,19 @@ func (r *TokenHookReconciler) finishInlineHook(ctx context.Context, th *v1.Token
 			"inline hook %s is registered; the hook server auth Secret was lost with what Okta sends: Okta gets the new one once every hook server replica has it", got.ID))
 		return got, nil
 	}
-	if diff := hookDiff(got, want, auth.okta); diff != "" {
+	if auth.hookAuth.awaitRollout && !hs.rolledOut {
+		// The channel changes once every replica accepts both ways.
+		want = desiredInlineHook(th, auth.oktaValue, oktaChannelOf(auth.next), auth.hookAuth.clientSecret)
+	}
+	if want.OAuth != nil && !auth.okta {
+		// Okta sends no header secret on an OAUTH channel: the pods may
+		// move on to the new one (a switch back sends it to Okta).
+		auth.oktaUpdatedWith(auth.oktaValue, r.Clock.Now())
+		if err := r.saveAuthSecret(ctx, th, auth); err != nil {
+			return nil, err
+		}
+	}
+	if diff := hookDiff(got, want, oktaHasSecretOf(auth, want)); diff != "" {
 		logf.FromContext(ctx).V(1).Info("Okta inline hook differs", "id", got.ID, "fields", diff)
 		want.ID = got.ID
 		updated, err := c.UpdateInlineHook(ctx, want)
@@ -254,7 +294,7 @@ func (r *TokenHookReconciler) finishInlineHook(ctx context.Context, th *v1.Token
 			return nil, r.oktaFailed(th, cond, "update inline hook", err)
 		}
 		r.event(th, corev1.EventTypeNormal, "UpdatedInlineHook", "Update", "Updated Okta inline hook %s: %s", got.ID, diff)
-		if err := r.oktaHasSecret(ctx, th, auth, want.AuthSecret); err != nil {
+		if err := r.oktaHas(ctx, th, auth, want); err != nil {
 			return nil, err
 		}
 		got = updated
@@ -267,9 +307,17 @@ func (r *TokenHookReconciler) finishInlineHook(ctx context.Context, th *v1.Token
 		r.event(th, corev1.EventTypeNormal, "ActivatedInlineHook", "Activate", "Activated Okta inline hook %s", got.ID)
 		got = activated
 	}
-	if auth.rotating {
+	switch {
+	case auth.hookAuth.switching:
+		way := "the header secret"
+		if auth.hookAuth.channel == channelOAuth {
+			way = "OAuth 2.0 access tokens"
+		}
+		setTrue(th, cond, v1.ReasonSwitchingHookAuth, fmt.Sprintf(
+			"inline hook %s is active; Okta's calls move to %s: the hook server accepts both ways meanwhile", got.ID, way))
+	case auth.rotating:
 		setTrue(th, cond, v1.ReasonRotatingSecret, fmt.Sprintf("inline hook %s is active; its auth secret is being rotated", got.ID))
-	} else {
+	default:
 		setTrue(th, cond, v1.ReasonRegistered, fmt.Sprintf("inline hook %s is active and up to date", got.ID))
 	}
 	return got, nil
@@ -293,10 +341,36 @@ func (r *TokenHookReconciler) recordInlineHookID(ctx context.Context, th *v1.Tok
 	return nil
 }
 
-// oktaHasSecret records that Okta accepted value, in the owned Secret.
-func (r *TokenHookReconciler) oktaHasSecret(ctx context.Context, th *v1.TokenHook, auth *authPlan, value string) error {
-	auth.oktaUpdatedWith(value, r.Clock.Now())
+// oktaHas records, in the owned Secret, the channel and secret that Okta
+// accepted in a create or update of h.
+func (r *TokenHookReconciler) oktaHas(ctx context.Context, th *v1.TokenHook, auth *authPlan, h okta.InlineHook) error {
+	now := r.Clock.Now()
+	if h.OAuth != nil {
+		auth.oktaChannelIs(channelOAuth, now)
+		auth.next.clientSecretHash = secretHash(h.OAuth.ClientSecret)
+		auth.next.oktaOAuthCheck = specOAuthCheck(th).encode()
+	} else {
+		auth.oktaChannelIs(channelHTTP, now)
+		auth.oktaUpdatedWith(h.AuthSecret, now)
+	}
 	return r.saveAuthSecret(ctx, th, auth)
+}
+
+// oktaChannelOf is the channel Okta's hook has, as recorded.
+func oktaChannelOf(s authSecretState) string {
+	if s.oktaChannel == "" {
+		return channelHTTP
+	}
+	return s.oktaChannel
+}
+
+// oktaHasSecretOf says whether Okta is known to hold the secret of want's
+// channel: the header secret, or the OAuth app's client secret.
+func oktaHasSecretOf(auth *authPlan, want okta.InlineHook) bool {
+	if want.OAuth != nil {
+		return oktaChannelOf(auth.next) == channelOAuth && auth.next.clientSecretHash == secretHash(want.OAuth.ClientSecret)
+	}
+	return auth.okta
 }
 
 // syncPolicyRule makes the rule call our hook by a read-modify-write of the

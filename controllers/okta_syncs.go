@@ -81,6 +81,8 @@ func (r *TokenHookReconciler) oktaInputs(ctx context.Context, th *v1.TokenHook, 
 		secretHash(auth.next.current), secretHash(auth.next.previous), auth.next.oktaHash, auth.next.routeVerified,
 		fmt.Sprint(available != nil && available.Status == metav1.ConditionTrue, hs.generation, routeProven || hs.rolledOut),
 		credsVersion,
+		fmt.Sprint(auth.hookAuth.podMode, auth.hookAuth.channel, auth.hookAuth.awaitRollout, auth.hookAuth.switching),
+		secretHash(auth.hookAuth.clientSecret), auth.next.oktaChannel, auth.next.clientSecretHash,
 	}
 	sum := sha256.Sum256([]byte(strings.Join(parts, "\n")))
 	return hex.EncodeToString(sum[:])

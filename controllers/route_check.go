@@ -39,6 +39,11 @@ import (
 func routeFingerprint(th *v1.TokenHook, hookID string, auth *authPlan, hs hookServerState) string {
 	parts := []string{hookID, th.Spec.HookServer.ExternalURL, strings.ToLower(th.Spec.AuthHeader),
 		auth.next.oktaHash, strconv.FormatInt(hs.generation, 10)}
+	// Another channel or client secret is another route; HTTP, as before
+	// OAuth, adds nothing, so that routes proven then stay proven.
+	if ch := oktaChannelOf(auth.next); ch != channelHTTP {
+		parts = append(parts, ch, auth.next.clientSecretHash)
+	}
 	sum := sha256.Sum256([]byte(strings.Join(parts, "\n")))
 	return hex.EncodeToString(sum[:])
 }

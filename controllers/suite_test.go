@@ -122,6 +122,7 @@ func runSuite(m *testing.M) int {
 		DriftInterval:   driftInterval,
 		RotationGrace:   rotationGrace,
 		OktaHTTPClient:  simSrv.Client,
+		OktaCABundle:    simSrv.CACertPEM,
 		NewOktaClient: func(ctx context.Context, c okta.Config) (okta.Client, error) {
 			c.MaxBackoff = -1 // retry the simulator's 429s at once
 			c.RequestTimeout = 5 * time.Second

@@ -58,6 +58,9 @@ type Options struct {
 	OktaCallsPerMinute int
 	// OktaHTTPClient carries a custom CA or proxy for Okta; nil for defaults.
 	OktaHTTPClient *http.Client
+	// OktaCABundle is that custom CA (PEM), which hook server pods with
+	// OAuth hook auth trust for fetching the signing keys; nil for none.
+	OktaCABundle []byte
 	// NewOktaClient builds Okta clients; nil means okta.NewClient.
 	NewOktaClient OktaClientFactory
 	// OktaMetrics counts Okta calls; nil disables.
@@ -213,6 +216,16 @@ func (r *TokenHookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		}
 		return ctrl.Result{}, err
 	}
+	if err := r.reconcileHookAuth(ctx, th, auth); err != nil {
+		var se *specError
+		if errors.As(err, &se) {
+			// What Okta would send is unknown: nothing changes, neither
+			// the pods nor Okta's channel.
+			setFalse(th, v1.ConditionInlineHookRegistered, se.reason, se.msg)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
 	hs, err := r.reconcileHookServer(ctx, th, auth)
 	if err != nil {
 		var se *specError
@@ -253,8 +266,10 @@ func (r *TokenHookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		// what the next reconcile will see.
 		r.oktaSynced.done(th.UID, r.oktaInputs(ctx, th, auth, hs), r.Clock.Now().Add(r.DriftInterval*9/10))
 	}
-	if auth.requeueIn > 0 && auth.requeueIn < next {
-		next = auth.requeueIn
+	for _, wait := range []time.Duration{auth.requeueIn, auth.hookAuth.requeueIn} {
+		if wait > 0 && wait < next {
+			next = wait
+		}
 	}
 	return ctrl.Result{RequeueAfter: next}, nil
 }
@@ -347,6 +362,9 @@ func (r *TokenHookReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Man
 		}
 		if th.Spec.HookServer.TLS != nil {
 			names = append(names, th.Spec.HookServer.TLS.SecretName)
+		}
+		if o := th.Spec.HookAuth.OAuth; o != nil && o.ClientSecretPost != nil {
+			names = append(names, o.ClientSecretPost.SecretRef.Name)
 		}
 		return names
 	}); err != nil {

@@ -40,7 +40,7 @@ func sampleTokenHook() *v1.TokenHook {
 
 func TestDesiredDeployment(t *testing.T) {
 	th := sampleTokenHook()
-	d := desiredDeployment(th, "registry.example.com/tokenhook:v1")
+	d := desiredDeployment(th, "registry.example.com/tokenhook:v1", podAuth{})
 	c := d.Spec.Template.Spec.Containers[0]
 
 	wantArgs := []string{
@@ -85,7 +85,7 @@ func TestDesiredDeployment(t *testing.T) {
 	th.Spec.HookServer.NodeSelector = map[string]string{"pool": "hooks"}
 	th.Spec.HookServer.Affinity = &corev1.Affinity{}
 	th.Spec.HookServer.Resources = corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: mustQuantity("1Gi")}}
-	d = desiredDeployment(th, "registry.example.com/tokenhook:v1")
+	d = desiredDeployment(th, "registry.example.com/tokenhook:v1", podAuth{})
 	pod := d.Spec.Template.Spec
 	if pod.Containers[0].Image != "mine:1" || pod.NodeSelector["pool"] != "hooks" || pod.Affinity == nil ||
 		len(pod.TopologySpreadConstraints) != 0 || pod.Containers[0].Resources.Limits.Memory().String() != "1Gi" {
@@ -126,7 +126,7 @@ func TestHookServerServesThePathOktaCalls(t *testing.T) {
 		th := sampleTokenHook()
 		th.Spec.HookServer.ExternalURL = external
 		var served string
-		for _, a := range hookServerArgs(th) {
+		for _, a := range hookServerArgs(th, podAuth{}) {
 			if v, ok := strings.CutPrefix(a, "--path="); ok {
 				served = v
 			}
@@ -286,7 +286,7 @@ func TestInlineHookName(t *testing.T) {
 
 func TestHookDiff(t *testing.T) {
 	th := sampleTokenHook()
-	want := desiredInlineHook(th, "s3cret")
+	want := desiredInlineHook(th, "s3cret", channelHTTP, "")
 	same := want
 	same.AuthSecret = ""
 	cases := map[string]struct {

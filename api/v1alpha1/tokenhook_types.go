@@ -43,6 +43,16 @@ type TokenHookSpec struct {
 	// +optional
 	AuthHeader string `json:"authHeader,omitempty"`
 
+	// hookAuth says how Okta authenticates its calls to the hook server:
+	// Header (the default) sends the secret of authSecretRef in authHeader;
+	// OAuth, which Okta recommends, sends an OAuth 2.0 access token that Okta
+	// gets from an authorization server with the client credentials grant.
+	// Switching either way fails no call: the hook servers accept both while
+	// Okta's channel changes, then the old way is retired.
+	// +kubebuilder:default={type: Header}
+	// +optional
+	HookAuth HookAuth `json:"hookAuth,omitempty"`
+
 	// deletionPolicy says what happens in Okta when the TokenHook is deleted:
 	// Delete unlinks the rule and deletes the inline hook; Orphan leaves both.
 	// +kubebuilder:default=Delete
@@ -53,6 +63,92 @@ type TokenHookSpec struct {
 	// true; the hook server keeps serving as it is.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+}
+
+// HookAuthType is how Okta authenticates its hook calls.
+// +kubebuilder:validation:Enum=Header;OAuth
+type HookAuthType string
+
+const (
+	// HookAuthHeader: a shared secret in spec.authHeader (Okta's HTTP channel).
+	HookAuthHeader HookAuthType = "Header"
+	// HookAuthOAuth: an OAuth 2.0 bearer token (Okta's OAUTH channel).
+	HookAuthOAuth HookAuthType = "OAuth"
+)
+
+// HookAuth chooses the authentication of Okta's hook calls.
+// +kubebuilder:validation:XValidation:rule="self.type == 'OAuth' ? has(self.oauth) : !has(self.oauth)",message="hookAuth.oauth must be set when hookAuth.type is OAuth, and only then"
+type HookAuth struct {
+	// type is Header or OAuth.
+	// +kubebuilder:default=Header
+	// +optional
+	Type HookAuthType `json:"type,omitempty"`
+
+	// oauth configures the OAuth 2.0 channel; required when type is OAuth.
+	// +optional
+	OAuth *HookOAuth `json:"oauth,omitempty"`
+}
+
+// HookOAuth is Okta's OAUTH channel: before calling the hook, Okta gets an
+// access token at the authorization server's token endpoint as a service app
+// (client credentials grant) and reuses it until it expires. The hook servers
+// accept only tokens from that issuer, for that audience and app, with the scope.
+// +kubebuilder:validation:XValidation:rule="has(self.clientSecretPost)",message="hookAuth.oauth.clientSecretPost must be set: it names the service app's client secret"
+type HookOAuth struct {
+	// authorizationServerID is the custom authorization server that issues
+	// the hook's tokens. Defaults to spec.okta.authorizationServerID.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9]+$`
+	// +optional
+	AuthorizationServerID string `json:"authorizationServerID,omitempty"`
+
+	// issuer is the authorization server's issuer as its tokens carry it in
+	// iss. Defaults to <orgURL>/oauth2/<authorizationServerID>; set it when
+	// the authorization server issues under a custom domain. The token URL
+	// is <issuer>/v1/token and the signing keys are at <issuer>/v1/keys.
+	// +kubebuilder:validation:Pattern=`^https://[^\s?#]+[^/\s?#]$`
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	Issuer string `json:"issuer,omitempty"`
+
+	// clientID of the service app (grant type client_credentials) that Okta
+	// authenticates as; tokens must carry it in cid.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=100
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]+$`
+	// +required
+	ClientID string `json:"clientID"`
+
+	// scope is a custom scope of the authorization server, granted to the
+	// app, that every token must carry in scp.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_.:/-]+$`
+	// +required
+	Scope string `json:"scope"`
+
+	// audience is the authorization server's audience, which tokens must
+	// carry in aud, e.g. api://default.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +required
+	Audience string `json:"audience"`
+
+	// clientSecretPost: Okta authenticates as the app with its client secret
+	// (Okta's client_secret_post). Changing the Secret's value updates Okta's
+	// channel; keep the old secret active on the app until the TokenHook is
+	// Ready again, so no token request fails meanwhile.
+	// +optional
+	ClientSecretPost *ClientSecretPost `json:"clientSecretPost,omitempty"`
+}
+
+// ClientSecretPost names the service app's client secret.
+type ClientSecretPost struct {
+	// secretRef names the Secret key in this namespace that holds the app's
+	// client secret. The hook servers never get it; only Okta does.
+	// +required
+	SecretRef SecretKeyRef `json:"secretRef"`
 }
 
 // OktaSpec locates the Okta org objects the operator manages.
@@ -331,29 +427,31 @@ const (
 // Condition reasons: stable CamelCase words that say why a condition is what
 // it is.
 const (
-	ReasonAvailable          = "Available"          // the hook server has its ready replicas
-	ReasonProgressing        = "Progressing"        // the hook server is rolling out
-	ReasonLoaded             = "Loaded"             // the patient list parsed
-	ReasonConfigMapNotFound  = "ConfigMapNotFound"  // the patients ConfigMap or key is missing
-	ReasonInvalidPatients    = "InvalidPatients"    // the patient list does not parse; the last good one keeps serving
-	ReasonRegistered         = "Registered"         // the inline hook exists in Okta, active and up to date
-	ReasonLinked             = "Linked"             // the rule calls our inline hook
-	ReasonVerified           = "Verified"           // Okta's call reached the hook server, which answered it
-	ReasonUnreachable        = "Unreachable"        // Okta's call did not reach the hook server, or something else answered
-	ReasonConflict           = "Conflict"           // an Okta object belongs to someone else
-	ReasonOktaRejected       = "OktaRejected"       // Okta refused the request (4xx): the spec needs a change
-	ReasonOktaUnavailable    = "OktaUnavailable"    // Okta errored or was unreachable; retrying with backoff
-	ReasonHookLimitReached   = "HookLimitReached"   // the org has as many inline hooks as Okta allows
-	ReasonCredentialsInvalid = "CredentialsInvalid" // the Okta credentials Secret is missing or malformed
-	ReasonAuthSecretNotFound = "AuthSecretNotFound" // the Secret named by spec.authSecretRef is missing or empty
-	ReasonTLSSecretInvalid   = "TLSSecretInvalid"   // the Secret named by spec.hookServer.tls is missing, incomplete, unparsable or expired
-	ReasonNotFound           = "NotFound"           // the authorization server, policy or rule does not exist
-	ReasonRotatingSecret     = "RotatingSecret"     // a new auth secret is being rolled out
-	ReasonSuspended          = "Suspended"          // spec.suspend is true
-	ReasonWaiting            = "Waiting"            // waiting on an earlier stage
-	ReasonReady              = "Ready"              // every condition is True
-	ReasonNotReady           = "NotReady"           // some condition is not True
-	ReasonKubernetesAPIError = "KubernetesAPIError" // a call to the Kubernetes API failed (forbidden, or a server error); retrying with backoff
+	ReasonAvailable            = "Available"            // the hook server has its ready replicas
+	ReasonProgressing          = "Progressing"          // the hook server is rolling out
+	ReasonLoaded               = "Loaded"               // the patient list parsed
+	ReasonConfigMapNotFound    = "ConfigMapNotFound"    // the patients ConfigMap or key is missing
+	ReasonInvalidPatients      = "InvalidPatients"      // the patient list does not parse; the last good one keeps serving
+	ReasonRegistered           = "Registered"           // the inline hook exists in Okta, active and up to date
+	ReasonLinked               = "Linked"               // the rule calls our inline hook
+	ReasonVerified             = "Verified"             // Okta's call reached the hook server, which answered it
+	ReasonUnreachable          = "Unreachable"          // Okta's call did not reach the hook server, or something else answered
+	ReasonConflict             = "Conflict"             // an Okta object belongs to someone else
+	ReasonOktaRejected         = "OktaRejected"         // Okta refused the request (4xx): the spec needs a change
+	ReasonOktaUnavailable      = "OktaUnavailable"      // Okta errored or was unreachable; retrying with backoff
+	ReasonHookLimitReached     = "HookLimitReached"     // the org has as many inline hooks as Okta allows
+	ReasonCredentialsInvalid   = "CredentialsInvalid"   // the Okta credentials Secret is missing or malformed
+	ReasonAuthSecretNotFound   = "AuthSecretNotFound"   // the Secret named by spec.authSecretRef is missing or empty
+	ReasonTLSSecretInvalid     = "TLSSecretInvalid"     // the Secret named by spec.hookServer.tls is missing, incomplete, unparsable or expired
+	ReasonNotFound             = "NotFound"             // the authorization server, policy or rule does not exist
+	ReasonRotatingSecret       = "RotatingSecret"       // a new auth secret is being rolled out
+	ReasonSwitchingHookAuth    = "SwitchingHookAuth"    // Okta's channel is moving between header and OAuth auth
+	ReasonClientSecretNotFound = "ClientSecretNotFound" // the Secret named by spec.hookAuth.oauth.clientSecretPost is missing or empty
+	ReasonSuspended            = "Suspended"            // spec.suspend is true
+	ReasonWaiting              = "Waiting"              // waiting on an earlier stage
+	ReasonReady                = "Ready"                // every condition is True
+	ReasonNotReady             = "NotReady"             // some condition is not True
+	ReasonKubernetesAPIError   = "KubernetesAPIError"   // a call to the Kubernetes API failed (forbidden, or a server error); retrying with backoff
 )
 
 // TokenHookStatus is what the operator observed.

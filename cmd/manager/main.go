@@ -79,11 +79,11 @@ func run() error {
 		return fmt.Errorf("--hookserver-image (or TOKENHOOK_IMAGE) is required: the image the hook server Deployments run")
 	}
 	if oktaCAFile != "" {
-		client, err := httpClientTrusting(oktaCAFile)
+		client, pem, err := httpClientTrusting(oktaCAFile)
 		if err != nil {
 			return err
 		}
-		opts.OktaHTTPClient = client
+		opts.OktaHTTPClient, opts.OktaCABundle = client, pem
 	}
 	opts.OktaMetrics = okta.NewMetrics(crmetrics.Registry)
 
@@ -135,19 +135,21 @@ func splitList(v string) []string {
 	return out
 }
 
-func httpClientTrusting(caFile string) (*http.Client, error) {
+// httpClientTrusting trusts caFile's CAs besides the system's; it returns
+// the PEM too, which hook servers with OAuth hook auth trust for Okta's keys.
+func httpClientTrusting(caFile string) (*http.Client, []byte, error) {
 	pem, err := os.ReadFile(caFile)
 	if err != nil {
-		return nil, fmt.Errorf("--okta-ca-file: %w", err)
+		return nil, nil, fmt.Errorf("--okta-ca-file: %w", err)
 	}
 	pool, err := x509.SystemCertPool()
 	if err != nil {
 		pool = x509.NewCertPool()
 	}
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--okta-ca-file %s: no PEM certificates", caFile)
+		return nil, nil, fmt.Errorf("--okta-ca-file %s: no PEM certificates", caFile)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return &http.Client{Transport: tr}, nil
+	return &http.Client{Transport: tr}, pem, nil
 }

@@ -1,6 +1,8 @@
-// Package okta is the operator's seam to the Okta management API: the few inline hook and
-// authorization server calls the controller makes, an implementation on okta-sdk-golang/v2,
-// an error classification the controller can act on, and a metrics decorator.
+// Package okta is the operator's seam to the Okta management API: the few inline hook, hook
+// key and authorization server calls the controller makes, an implementation on
+// okta-sdk-golang/v2 (through its request executor with this package's wire types where SDK v2
+// lacks the API: OAUTH channels, hook keys, rules), an error classification the controller can
+// act on, and a metrics decorator.
 //
 // The controller depends on the Client interface only; tests use internal/okta/fake or the real
 // implementation against internal/oktasim.
@@ -20,7 +22,10 @@ const (
 // TokenHookType is the only inline hook type this package manages.
 const TokenHookType = "com.okta.oauth2.tokens.transform"
 
-// InlineHook is a token inline hook (type com.okta.oauth2.tokens.transform, HTTP channel).
+// InlineHook is a token inline hook (type com.okta.oauth2.tokens.transform) with an HTTP
+// channel (OAuth nil: Okta sends AuthSecret in the AuthHeader header) or an OAUTH channel
+// (OAuth set, AuthHeader and AuthSecret empty: Okta sends an access token it gets from
+// OAuth.TokenURL).
 type InlineHook struct {
 	ID     string
 	Name   string
@@ -35,6 +40,54 @@ type InlineHook struct {
 	AuthSecret string
 
 	Headers []Header // channel.config.headers; the controller keeps its ownership marker here.
+
+	// OAuth is the config of an OAUTH channel; nil for an HTTP channel. A hook read from Okta
+	// has it exactly when Okta reports channel.type OAUTH, so a changed channel type shows as
+	// drift.
+	OAuth *OAuthChannel
+}
+
+// Authentication methods of an OAUTH channel at its token URL (channel.config.authType).
+const (
+	AuthTypeClientSecretPost = "client_secret_post"
+	AuthTypePrivateKeyJWT    = "private_key_jwt"
+)
+
+// OAuthChannel is an OAUTH channel: before each hook call (or when its token expired) Okta gets
+// an access token with the client credentials grant at TokenURL as ClientID, and sends it as
+// "Authorization: Bearer <token>".
+type OAuthChannel struct {
+	AuthType string // AuthTypeClientSecretPost or AuthTypePrivateKeyJWT
+	ClientID string // channel.config.clientId: the OAuth app at TokenURL
+	// ClientSecret is channel.config.clientSecret (client_secret_post). Okta never returns it,
+	// so it is sent on create and update and is always empty in what this package returns.
+	ClientSecret string
+	// HookKeyID is channel.config.hookKeyId (private_key_jwt): the ID (HookKey.ID, not its
+	// KeyID) of the hook key whose private key signs Okta's client assertion.
+	HookKeyID string
+	TokenURL  string // channel.config.tokenUrl, https
+	Scope     string // channel.config.scope, space-separated; "" when Okta reports null
+}
+
+// HookKey is a key pair Okta generated and keeps for OAUTH channels with private_key_jwt; its
+// public key belongs in the JWKS of the channel's OAuth app.
+type HookKey struct {
+	ID     string // HKY…: what OAuthChannel.HookKeyID names
+	KeyID  string // the public key's alias (kid), for GetPublicHookKey
+	Name   string // unique in the org
+	IsUsed bool   // a hook's channel names the key, so it cannot be deleted
+	// PublicKey is the public key where Okta answered it (CreateHookKey); nil otherwise.
+	PublicKey *PublicKey
+}
+
+// PublicKey is a hook key's public key as Okta serves it (a JWK).
+type PublicKey struct {
+	KeyID     string // kid
+	Type      string // kty: RSA
+	Algorithm string // alg as Okta reports it, "RSA"; Okta signs with RS256
+	Use       string // null in Okta's answers
+	N         string // modulus, base64url
+	E         string // exponent, base64url
 }
 
 // Header is an extra header Okta sends with each hook call.
@@ -86,12 +139,16 @@ type Client interface {
 	// returned): one listing can serve every TokenHook of an org.
 	ListInlineHooks(ctx context.Context) ([]*InlineHook, error)
 
-	// CreateInlineHook creates a token hook from h (ID and Status are ignored). Okta creates it
-	// ACTIVE. Names are unique in an org: a duplicate is a terminal error.
+	// CreateInlineHook creates a token hook from h (ID and Status are ignored) with an HTTP
+	// channel, or an OAUTH channel when h.OAuth is set. Okta creates it ACTIVE. Names are unique
+	// in an org: a duplicate is a terminal error, as is an OAUTH channel Okta refuses (e.g. a
+	// hookKeyId that names no hook key).
 	CreateInlineHook(ctx context.Context, h InlineHook) (*InlineHook, error)
 
-	// UpdateInlineHook replaces the hook h.ID (full PUT: name, URL, auth header, secret, headers)
-	// when it drifted or its secret rotated. The secret is always sent. The status is unchanged.
+	// UpdateInlineHook replaces the hook h.ID (full PUT: name, URL, channel with its auth
+	// header and secret or its OAuth config and client secret, headers) when it drifted or a
+	// secret rotated; it may move the hook from one channel type to the other. The secret of
+	// the channel is always sent. The status is unchanged.
 	UpdateInlineHook(ctx context.Context, h InlineHook) (*InlineHook, error)
 
 	// ActivateInlineHook sets the hook ACTIVE (idempotent). ErrNotFound if absent.
@@ -136,4 +193,29 @@ type Client interface {
 	// and every other field unchanged. Read the rule just before, so the PUT does not revert
 	// someone else's edit.
 	UpdatePolicyRule(ctx context.Context, authServerID string, r *PolicyRule) (*PolicyRule, error)
+
+	// CreateHookKey has Okta generate a key pair named name, for an OAUTH channel with
+	// private_key_jwt; the answer carries its PublicKey. Names are unique and an org has at
+	// most 50 keys: both are terminal errors.
+	CreateHookKey(ctx context.Context, name string) (*HookKey, error)
+
+	// GetHookKey reads a hook key by ID, e.g. the one recorded in status. ErrNotFound if it was
+	// deleted. PublicKey is nil: use GetPublicHookKey.
+	GetHookKey(ctx context.Context, id string) (*HookKey, error)
+
+	// ListHookKeys lists the org's hook keys (at most 50), without their public keys: one
+	// listing can serve every TokenHook of an org.
+	ListHookKeys(ctx context.Context) ([]*HookKey, error)
+
+	// FindHookKeyByName lists the hook keys and returns the one with exactly this name: used to
+	// adopt a key created before its ID was recorded. ErrNotFound if none.
+	FindHookKeyByName(ctx context.Context, name string) (*HookKey, error)
+
+	// GetPublicHookKey reads the public key of a hook key by its KeyID (not its ID), e.g. to
+	// register it with the channel's OAuth app. ErrNotFound if absent.
+	GetPublicHookKey(ctx context.Context, keyID string) (*PublicKey, error)
+
+	// DeleteHookKey deletes a hook key no hook uses; deleting one in use is a terminal error.
+	// ErrNotFound if it is already gone.
+	DeleteHookKey(ctx context.Context, id string) error
 }

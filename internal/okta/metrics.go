@@ -220,3 +220,45 @@ func (i *instrumented) UpdatePolicyRule(ctx context.Context, authServerID string
 	i.m.observe("update_policy_rule", start, err)
 	return out, err
 }
+
+func (i *instrumented) CreateHookKey(ctx context.Context, name string) (*HookKey, error) {
+	start := time.Now()
+	out, err := i.next.CreateHookKey(ctx, name)
+	i.m.observe("create_hook_key", start, err)
+	return out, err
+}
+
+func (i *instrumented) GetHookKey(ctx context.Context, id string) (*HookKey, error) {
+	start := time.Now()
+	out, err := i.next.GetHookKey(ctx, id)
+	i.m.observe("get_hook_key", start, err)
+	return out, err
+}
+
+func (i *instrumented) ListHookKeys(ctx context.Context) ([]*HookKey, error) {
+	start := time.Now()
+	out, err := i.next.ListHookKeys(ctx)
+	i.m.observe("list_hook_keys", start, err)
+	return out, err
+}
+
+func (i *instrumented) FindHookKeyByName(ctx context.Context, name string) (*HookKey, error) {
+	start := time.Now()
+	out, err := i.next.FindHookKeyByName(ctx, name)
+	i.m.observe("find_hook_key_by_name", start, err)
+	return out, err
+}
+
+func (i *instrumented) GetPublicHookKey(ctx context.Context, keyID string) (*PublicKey, error) {
+	start := time.Now()
+	out, err := i.next.GetPublicHookKey(ctx, keyID)
+	i.m.observe("get_public_hook_key", start, err)
+	return out, err
+}
+
+func (i *instrumented) DeleteHookKey(ctx context.Context, id string) error {
+	start := time.Now()
+	err := i.next.DeleteHookKey(ctx, id)
+	i.m.observe("delete_hook_key", start, err)
+	return err
+}

@@ -5,11 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
+	"strings"
 	"time"
 
 	oktasdk "github.com/okta/okta-sdk-golang/v2/okta"
-	"github.com/okta/okta-sdk-golang/v2/okta/query"
 )
 
 // sdkClient implements Client on okta-sdk-golang/v2.
@@ -36,38 +37,42 @@ func (c *sdkClient) call(ctx context.Context) (context.Context, context.CancelFu
 	return context.WithTimeout(ctx, c.timeout)
 }
 
+// Inline hooks go through the SDK's request executor (its auth, 429 retries and error
+// decoding) with this package's wire types: SDK v2's InlineHookChannelConfig has no OAUTH
+// channel fields (authType, clientId, clientSecret, tokenUrl, scope, hookKeyId), so a round
+// trip through it would drop them on write and hide an OAUTH channel on read.
+
+const hooksPath = "/api/v1/inlineHooks"
+
 func (c *sdkClient) GetInlineHook(ctx context.Context, id string) (*InlineHook, error) {
 	if err := checkID("inline hook", id); err != nil {
 		return nil, fmt.Errorf("get inline hook: %w", err)
 	}
 	ctx, cancel := c.call(ctx)
 	defer cancel()
-	h, resp, err := c.sdk.InlineHook.GetInlineHook(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("get inline hook %s: %w", id, fromSDK(resp, err))
+	var w hookWire
+	if err := c.do(ctx, http.MethodGet, hooksPath+"/"+id, nil, &w); err != nil {
+		return nil, fmt.Errorf("get inline hook %s: %w", id, err)
 	}
-	return hookOrError("get inline hook "+id, h)
+	return hookOrError("get inline hook "+id, &w)
 }
 
 func (c *sdkClient) ListInlineHooks(ctx context.Context) ([]*InlineHook, error) {
 	ctx, cancel := c.call(ctx)
 	defer cancel()
-	hooks, resp, err := c.sdk.InlineHook.ListInlineHooks(ctx, query.NewQueryParams(query.WithType(TokenHookType)))
+	raws, err := c.listRaw(ctx, hooksPath+"?type="+url.QueryEscape(TokenHookType))
 	if err != nil {
-		return nil, fmt.Errorf("list inline hooks: %w", fromSDK(resp, err))
+		return nil, fmt.Errorf("list inline hooks: %w", err)
 	}
-	for resp != nil && resp.HasNextPage() {
-		var page []*oktasdk.InlineHook
-		if resp, err = resp.Next(ctx, &page); err != nil {
-			return nil, fmt.Errorf("list inline hooks: %w", fromSDK(resp, err))
+	out := make([]*InlineHook, 0, len(raws))
+	for _, raw := range raws {
+		var h hookWire
+		if err := json.Unmarshal(raw, &h); err != nil {
+			return nil, fmt.Errorf("list inline hooks: decode: %w", err)
 		}
-		hooks = append(hooks, page...)
-	}
-	out := make([]*InlineHook, 0, len(hooks))
-	for _, h := range hooks {
 		// The type check guards against a server that ignores the filter.
-		if h != nil && h.Type == TokenHookType {
-			out = append(out, fromSDKHook(h))
+		if h.Type == TokenHookType && h.ID != "" {
+			out = append(out, fromWire(&h))
 		}
 	}
 	return out, nil
@@ -92,52 +97,55 @@ func HookNamed(hooks []*InlineHook, name string) (*InlineHook, error) {
 }
 
 func (c *sdkClient) CreateInlineHook(ctx context.Context, h InlineHook) (*InlineHook, error) {
+	body, err := toWire(h, true)
+	if err != nil {
+		return nil, fmt.Errorf("create inline hook %q: %w", h.Name, err)
+	}
 	ctx, cancel := c.call(ctx)
 	defer cancel()
-	created, resp, err := c.sdk.InlineHook.CreateInlineHook(ctx, toSDKHook(h))
-	if err != nil {
-		return nil, fmt.Errorf("create inline hook %q: %w", h.Name, fromSDK(resp, err))
+	var w hookWire
+	if err := c.do(ctx, http.MethodPost, hooksPath, body, &w); err != nil {
+		return nil, fmt.Errorf("create inline hook %q: %w", h.Name, err)
 	}
-	return hookOrError("create inline hook "+h.Name, created)
+	return hookOrError("create inline hook "+h.Name, &w)
 }
 
 func (c *sdkClient) UpdateInlineHook(ctx context.Context, h InlineHook) (*InlineHook, error) {
 	if err := checkID("inline hook", h.ID); err != nil {
 		return nil, fmt.Errorf("update inline hook %q: %w", h.Name, err)
 	}
+	body, err := toWire(h, false)
+	if err != nil {
+		return nil, fmt.Errorf("update inline hook %s: %w", h.ID, err)
+	}
 	ctx, cancel := c.call(ctx)
 	defer cancel()
-	updated, resp, err := c.sdk.InlineHook.UpdateInlineHook(ctx, h.ID, toSDKHook(h))
-	if err != nil {
-		return nil, fmt.Errorf("update inline hook %s: %w", h.ID, fromSDK(resp, err))
+	var w hookWire
+	if err := c.do(ctx, http.MethodPut, hooksPath+"/"+h.ID, body, &w); err != nil {
+		return nil, fmt.Errorf("update inline hook %s: %w", h.ID, err)
 	}
-	return hookOrError("update inline hook "+h.ID, updated)
+	return hookOrError("update inline hook "+h.ID, &w)
 }
 
 func (c *sdkClient) ActivateInlineHook(ctx context.Context, id string) (*InlineHook, error) {
-	if err := checkID("inline hook", id); err != nil {
-		return nil, fmt.Errorf("activate inline hook: %w", err)
-	}
-	ctx, cancel := c.call(ctx)
-	defer cancel()
-	h, resp, err := c.sdk.InlineHook.ActivateInlineHook(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("activate inline hook %s: %w", id, fromSDK(resp, err))
-	}
-	return hookOrError("activate inline hook "+id, h)
+	return c.hookLifecycle(ctx, "activate", id)
 }
 
 func (c *sdkClient) DeactivateInlineHook(ctx context.Context, id string) (*InlineHook, error) {
+	return c.hookLifecycle(ctx, "deactivate", id)
+}
+
+func (c *sdkClient) hookLifecycle(ctx context.Context, op, id string) (*InlineHook, error) {
 	if err := checkID("inline hook", id); err != nil {
-		return nil, fmt.Errorf("deactivate inline hook: %w", err)
+		return nil, fmt.Errorf("%s inline hook: %w", op, err)
 	}
 	ctx, cancel := c.call(ctx)
 	defer cancel()
-	h, resp, err := c.sdk.InlineHook.DeactivateInlineHook(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("deactivate inline hook %s: %w", id, fromSDK(resp, err))
+	var w hookWire
+	if err := c.do(ctx, http.MethodPost, hooksPath+"/"+id+"/lifecycle/"+op, nil, &w); err != nil {
+		return nil, fmt.Errorf("%s inline hook %s: %w", op, id, err)
 	}
-	return hookOrError("deactivate inline hook "+id, h)
+	return hookOrError(op+" inline hook "+id, &w)
 }
 
 func (c *sdkClient) DeleteInlineHook(ctx context.Context, id string) error {
@@ -146,57 +154,111 @@ func (c *sdkClient) DeleteInlineHook(ctx context.Context, id string) error {
 	}
 	ctx, cancel := c.call(ctx)
 	defer cancel()
-	resp, err := c.sdk.InlineHook.DeleteInlineHook(ctx, id)
-	if err != nil {
-		return fmt.Errorf("delete inline hook %s: %w", id, fromSDK(resp, err))
+	if err := c.do(ctx, http.MethodDelete, hooksPath+"/"+id, nil, nil); err != nil {
+		return fmt.Errorf("delete inline hook %s: %w", id, err)
 	}
 	return nil
 }
 
-// toSDKHook builds the full create/replace body. SDK v2 models the HTTP channel completely;
-// OAUTH channels would need our own types.
-func toSDKHook(h InlineHook) oktasdk.InlineHook {
-	cfg := &oktasdk.InlineHookChannelConfig{Uri: h.URL, Method: "POST"}
-	if h.AuthHeader != "" || h.AuthSecret != "" {
-		cfg.AuthScheme = &oktasdk.InlineHookChannelConfigAuthScheme{Type: "HEADER", Key: h.AuthHeader, Value: h.AuthSecret}
-	}
-	for _, hd := range h.Headers {
-		cfg.Headers = append(cfg.Headers, &oktasdk.InlineHookChannelConfigHeaders{Key: hd.Key, Value: hd.Value})
-	}
-	return oktasdk.InlineHook{
-		Name:    h.Name,
-		Type:    TokenHookType,
-		Version: "1.0.0",
-		Channel: &oktasdk.InlineHookChannel{Type: "HTTP", Version: "1.0.0", Config: cfg},
-	}
+// Channel types of an inline hook.
+const (
+	channelHTTP  = "HTTP"
+	channelOAuth = "OAUTH"
+)
+
+// hookWire is an inline hook on the wire: InlineHookCreate and InlineHookReplace (which has no
+// type) out, InlineHook in.
+type hookWire struct {
+	ID      string       `json:"id,omitempty"`
+	Status  string       `json:"status,omitempty"`
+	Name    string       `json:"name"`
+	Type    string       `json:"type,omitempty"`
+	Version string       `json:"version"`
+	Channel *channelWire `json:"channel"`
 }
 
-// hookOrError guards against a 2xx without a body, which the SDK reports as a nil hook.
-func hookOrError(op string, h *oktasdk.InlineHook) (*InlineHook, error) {
-	if h == nil || h.Id == "" {
+type channelWire struct {
+	Type    string             `json:"type"`
+	Version string             `json:"version"`
+	Config  *channelConfigWire `json:"config"`
+}
+
+// channelConfigWire is the config of either channel type. authScheme is left out of an OAUTH
+// channel (the spec: "Must be null"); Okta answers it as null.
+type channelConfigWire struct {
+	URI          string          `json:"uri"`
+	Method       string          `json:"method"`
+	Headers      []headerWire    `json:"headers,omitempty"`
+	AuthScheme   *authSchemeWire `json:"authScheme,omitempty"`
+	AuthType     string          `json:"authType,omitempty"`
+	ClientID     string          `json:"clientId,omitempty"`
+	ClientSecret string          `json:"clientSecret,omitempty"`
+	TokenURL     string          `json:"tokenUrl,omitempty"`
+	Scope        string          `json:"scope,omitempty"`
+	HookKeyID    string          `json:"hookKeyId,omitempty"`
+}
+
+type headerWire struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+type authSchemeWire struct {
+	Type  string `json:"type,omitempty"`
+	Key   string `json:"key,omitempty"`
+	Value string `json:"value,omitempty"`
+}
+
+// toWire builds the full create (withType) or replace body, the secret of either channel
+// included.
+func toWire(h InlineHook, withType bool) ([]byte, error) {
+	cfg := &channelConfigWire{URI: h.URL, Method: http.MethodPost}
+	for _, hd := range h.Headers {
+		cfg.Headers = append(cfg.Headers, headerWire(hd))
+	}
+	ch := &channelWire{Type: channelHTTP, Version: "1.0.0", Config: cfg}
+	switch o := h.OAuth; {
+	case o != nil && (h.AuthHeader != "" || h.AuthSecret != ""):
+		return nil, fmt.Errorf("%w: an OAUTH channel takes no auth header or secret", ErrInvalid)
+	case o != nil:
+		ch.Type = channelOAuth
+		cfg.AuthType, cfg.ClientID, cfg.ClientSecret = o.AuthType, o.ClientID, o.ClientSecret
+		cfg.TokenURL, cfg.Scope, cfg.HookKeyID = o.TokenURL, o.Scope, o.HookKeyID
+	case h.AuthHeader != "" || h.AuthSecret != "":
+		cfg.AuthScheme = &authSchemeWire{Type: "HEADER", Key: h.AuthHeader, Value: h.AuthSecret}
+	}
+	w := hookWire{Name: h.Name, Version: "1.0.0", Channel: ch}
+	if withType {
+		w.Type = TokenHookType
+	}
+	return json.Marshal(w)
+}
+
+// hookOrError guards against a 2xx without a body.
+func hookOrError(op string, h *hookWire) (*InlineHook, error) {
+	if h == nil || h.ID == "" {
 		return nil, fmt.Errorf("%s: okta answered without an inline hook", op)
 	}
-	return fromSDKHook(h), nil
+	return fromWire(h), nil
 }
 
-// fromSDKHook never copies the secret: Okta does not return it.
-func fromSDKHook(h *oktasdk.InlineHook) *InlineHook {
-	if h == nil {
-		return nil
-	}
-	out := &InlineHook{ID: h.Id, Name: h.Name, Status: h.Status}
+// fromWire never copies a secret: Okta does not return them.
+func fromWire(h *hookWire) *InlineHook {
+	out := &InlineHook{ID: h.ID, Name: h.Name, Status: h.Status}
 	if h.Channel == nil || h.Channel.Config == nil {
 		return out
 	}
 	cfg := h.Channel.Config
-	out.URL = cfg.Uri
-	if cfg.AuthScheme != nil {
-		out.AuthHeader = cfg.AuthScheme.Key
-	}
+	out.URL = cfg.URI
 	for _, hd := range cfg.Headers {
-		if hd != nil {
-			out.Headers = append(out.Headers, Header{Key: hd.Key, Value: hd.Value})
-		}
+		out.Headers = append(out.Headers, Header(hd))
+	}
+	switch {
+	case strings.EqualFold(h.Channel.Type, channelOAuth):
+		out.OAuth = &OAuthChannel{AuthType: cfg.AuthType, ClientID: cfg.ClientID, HookKeyID: cfg.HookKeyID,
+			TokenURL: cfg.TokenURL, Scope: cfg.Scope}
+	case cfg.AuthScheme != nil:
+		out.AuthHeader = cfg.AuthScheme.Key
 	}
 	return out
 }

@@ -2,6 +2,7 @@
 // listings that every TokenHook of the org shares: a drift check of 50
 // TokenHooks costs one listing of the org's token hooks and one of each
 // policy's rules, not a hundred reads, and a create needs no read of its own.
+// Hook keys (private_key_jwt channels) are listed the same way (hook_keys.go).
 //
 // Writes go to Okta and then into the listings, so the operator reads its own
 // writes. An object asked for by ID that a listing lacks is read from Okta:
@@ -45,11 +46,13 @@ type Options struct {
 type Org struct {
 	opts Options
 
-	hooks listing[okta.InlineHook]
+	hooks    listing[okta.InlineHook]
+	hookKeys listing[okta.HookKey] // without their public keys
 
-	mu       sync.Mutex
-	policies map[string]*listing[okta.Policy]        // by authorization server
-	rules    map[[2]string]*listing[okta.PolicyRule] // by authorization server and policy
+	mu         sync.Mutex
+	policies   map[string]*listing[okta.Policy]        // by authorization server
+	rules      map[[2]string]*listing[okta.PolicyRule] // by authorization server and policy
+	publicKeys map[string]*okta.PublicKey              // hook keys' public keys, by keyId
 }
 
 // New returns an Org with empty listings.
@@ -57,7 +60,8 @@ func New(opts Options) *Org {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
-	return &Org{opts: opts, policies: map[string]*listing[okta.Policy]{}, rules: map[[2]string]*listing[okta.PolicyRule]{}}
+	return &Org{opts: opts, policies: map[string]*listing[okta.Policy]{}, rules: map[[2]string]*listing[okta.PolicyRule]{},
+		publicKeys: map[string]*okta.PublicKey{}}
 }
 
 // Options are the options o was made with.
@@ -205,6 +209,10 @@ func ruleID(r *okta.PolicyRule) string { return r.ID }
 func copyHook(h *okta.InlineHook) *okta.InlineHook {
 	c := *h
 	c.Headers = slices.Clone(h.Headers)
+	if h.OAuth != nil {
+		o := *h.OAuth
+		c.OAuth = &o
+	}
 	return &c
 }
 
@@ -296,14 +304,18 @@ func (c *cachedClient) FindInlineHookByName(ctx context.Context, name string) (*
 }
 
 func (c *cachedClient) CreateInlineHook(ctx context.Context, h okta.InlineHook) (*okta.InlineHook, error) {
+	keys := c.keysMayChange("", &h)
 	created, err := c.next.CreateInlineHook(ctx, h)
 	afterWrite(&c.org.hooks, "", created, err, hookID, copyHook)
+	c.afterHookWrite(keys)
 	return created, err
 }
 
 func (c *cachedClient) UpdateInlineHook(ctx context.Context, h okta.InlineHook) (*okta.InlineHook, error) {
+	keys := c.keysMayChange(h.ID, &h)
 	updated, err := c.next.UpdateInlineHook(ctx, h)
 	afterWrite(&c.org.hooks, h.ID, updated, err, hookID, copyHook)
+	c.afterHookWrite(keys)
 	return updated, err
 }
 
@@ -320,6 +332,7 @@ func (c *cachedClient) DeactivateInlineHook(ctx context.Context, id string) (*ok
 }
 
 func (c *cachedClient) DeleteInlineHook(ctx context.Context, id string) error {
+	defer c.afterHookWrite(c.keysMayChange(id, nil))
 	err := c.next.DeleteInlineHook(ctx, id)
 	if err == nil || errors.Is(err, okta.ErrNotFound) {
 		c.org.hooks.update(remove(id, hookID))

@@ -71,7 +71,7 @@ func (s *Sim) deactivateHook(w http.ResponseWriter, r *http.Request, p params) {
 }
 
 // executeHook is POST /api/v1/inlineHooks/{id}/execute (SPEC 4): Okta sends the body through the
-// hook's channel as it is, waits 3 s, retries once after a timeout or an error answer, and relays
+// hook's channel (with an access token for an OAUTH channel) as it is, waits 3 s, retries once after a timeout or an error answer, and relays
 // a 200's JSON; otherwise it answers 400 saying what failed. An INACTIVE hook "blocks execution"
 // and advertises no execute link; the error for executing one anyway is unconfirmed.
 func (s *Sim) executeHook(w http.ResponseWriter, r *http.Request, p params) {
@@ -94,7 +94,8 @@ func (s *Sim) executeHook(w http.ResponseWriter, r *http.Request, p params) {
 	}
 	var failure string
 	for attempt := 0; attempt < 2; attempt++ {
-		status, body, err := s.postPayload(r.Context(), h, payload)
+		answer, err := s.postPayload(r.Context(), baseURL(r), h, payload)
+		status, body := answer.status, answer.body
 		switch {
 		case err != nil:
 			failure = err.Error()

@@ -147,7 +147,7 @@ type serverMetadata struct {
 var oidcScopes = []string{"openid", "profile", "email", "address", "phone", "offline_access"}
 
 // clientAuthMethods are the client authentication methods of token, introspect and revoke.
-var clientAuthMethods = []string{"client_secret_basic", "client_secret_post", "none"}
+var clientAuthMethods = []string{ClientAuthSecretBasic, ClientAuthSecretPost, ClientAuthPrivateKeyJWT, ClientAuthNone}
 
 func (s *Sim) metadata(r *http.Request, authServerID string, oidc bool) serverMetadata {
 	iss := issuer(r, authServerID)

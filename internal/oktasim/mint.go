@@ -38,6 +38,8 @@ type mintState struct {
 	hookCalls   hookCallLog
 	flows       *flows
 	tokens      *tokenState
+	assertions  jtiSet         // client assertions used at the custom authorization servers
+	hookTokens  hookTokenCache // access tokens of OAUTH channels
 }
 
 func newMintState(opts Options, now func() time.Time) *mintState {
@@ -199,12 +201,18 @@ func (s *Sim) parseTokenRequest(r *http.Request, as AuthServer) (*tokenRequest, 
 	return req, nil
 }
 
-// authenticateClient checks client_secret_basic, client_secret_post, or a public client's
-// client_id alone, for every endpoint that authenticates clients (token, introspect, revoke).
+// authenticateClient checks client_secret_basic, client_secret_post, a private_key_jwt client
+// assertion, or a public client's client_id alone, for every endpoint that authenticates
+// clients (token, introspect, revoke). A client whose TokenEndpointAuthMethod is set must use
+// that method.
 func (s *Sim) authenticateClient(r *http.Request) (ClientSpec, *oauthError) {
 	id, secret, basic := r.BasicAuth()
-	if basic && (r.Form.Get("client_secret") != "" || r.Form.Get("client_assertion") != "") {
+	formSecret, assertion := r.Form.Get("client_secret"), r.Form.Get("client_assertion")
+	if (basic && (formSecret != "" || assertion != "")) || (formSecret != "" && assertion != "") {
 		return ClientSpec{}, &oauthError{http.StatusBadRequest, "invalid_request", descMultipleCreds}
+	}
+	if assertion != "" || r.Form.Get("client_assertion_type") != "" {
+		return s.authenticateAssertion(r)
 	}
 	if basic {
 		// RFC 6749 2.3.1: both are form-urlencoded inside the Basic credentials.
@@ -218,21 +226,26 @@ func (s *Sim) authenticateClient(r *http.Request) (ClientSpec, *oauthError) {
 			return ClientSpec{}, &oauthError{http.StatusUnauthorized, "invalid_client", descInvalidClient}
 		}
 	} else {
-		id, secret = r.Form.Get("client_id"), r.Form.Get("client_secret")
+		id, secret = r.Form.Get("client_id"), formSecret
 	}
 	if id == "" {
 		return ClientSpec{}, &oauthError{http.StatusUnauthorized, "invalid_client", descNoClientID}
 	}
 	c, ok := s.mint.dir.client(id)
+	invalid := &oauthError{http.StatusUnauthorized, "invalid_client", descInvalidClient}
 	switch {
 	case !ok:
-		return ClientSpec{}, &oauthError{http.StatusUnauthorized, "invalid_client", descInvalidClient}
+		return ClientSpec{}, invalid
 	case c.public():
 		if secret != "" || basic {
-			return ClientSpec{}, &oauthError{http.StatusUnauthorized, "invalid_client", descInvalidClient}
+			return ClientSpec{}, invalid
 		}
-	case !constantTimeEqual(secret, c.ClientSecret):
-		return ClientSpec{}, &oauthError{http.StatusUnauthorized, "invalid_client", descInvalidClient}
+	case c.TokenEndpointAuthMethod == ClientAuthPrivateKeyJWT,
+		c.TokenEndpointAuthMethod == ClientAuthSecretBasic && !basic,
+		c.TokenEndpointAuthMethod == ClientAuthSecretPost && basic:
+		return ClientSpec{}, invalid
+	case !c.secretMatches(secret):
+		return ClientSpec{}, invalid
 	}
 	return c, nil
 }

@@ -15,8 +15,9 @@ import (
 )
 
 // Calling a policy rule's token inline hook like Okta (SPEC 1 to 3): POST the
-// com.okta.oauth2.tokens.transform event with the channel's auth header and custom headers,
-// wait at most the hook timeout, no retry, no redirects; only a 200 counts.
+// com.okta.oauth2.tokens.transform event with the channel's auth header (HTTP) or an access
+// token (OAUTH, hook_oauth.go) and its custom headers, wait at most the hook timeout (getting
+// the access token included), no retry, no redirects; only a 200 counts.
 
 // Outcomes of a token inline hook call (HookCall.Outcome).
 const (
@@ -26,8 +27,8 @@ const (
 	// issued unpatched.
 	HookSkipped = "skipped"
 	// HookFailed: no usable answer (timeout, connection error, a body of 256 KB or more,
-	// unparsable JSON, an OAUTH channel) or a patch Okta rejects as a whole; the tokens are
-	// issued unpatched.
+	// unparsable JSON, no access token for an OAUTH channel) or a patch Okta rejects as a
+	// whole; the tokens are issued unpatched.
 	HookFailed = "failed"
 	// HookDenied: 200 with an error object; the token request fails with server_error.
 	HookDenied = "denied"
@@ -45,6 +46,10 @@ type HookCall struct {
 	Duration time.Duration
 	Outcome  string // HookApplied, HookSkipped, HookFailed or HookDenied
 	Reason   string // why, for every outcome but HookApplied
+	// TokenFetched says whether an OAUTH channel asked its tokenUrl for a new access token
+	// for this call (false: it used the one it had, or the channel is HTTP). Duration
+	// includes the token request.
+	TokenFetched bool
 	// DebugContext is the debugContext object of a 200 answer, as sent; Okta would write it
 	// to its System Log.
 	DebugContext string
@@ -79,11 +84,18 @@ func (s *Sim) runHook(r *http.Request, req *tokenRequest, policy Policy, rule Ru
 	if apiErr != nil || hook.Status != StatusActive || hook.Type != HookTypeToken {
 		return nil
 	}
+	if hookRecursion(r.Context(), hook.ID) {
+		// This is the token request of the hook's own OAUTH channel: it cannot end before
+		// the hook's timeout (hook_oauth.go), which the caller reports.
+		<-r.Context().Done()
+		return &oauthError{http.StatusBadRequest, "server_error", descHookErrorFallback}
+	}
 	event := s.buildEvent(r, req, policy, rule, now, id, access, refresh)
 	call := HookCall{HookID: hook.ID, EventID: event.EventID, RuleID: rule.ID}
 	start := time.Now()
-	status, body, err := s.postEvent(r.Context(), hook, event)
-	call.Duration, call.Status = time.Since(start), status
+	answer, err := s.postEvent(r.Context(), baseURL(r), hook, event)
+	status, body := answer.status, answer.body
+	call.Duration, call.Status, call.TokenFetched = time.Since(start), status, answer.tokenFetched
 
 	var veto *oauthError
 	switch {
@@ -127,34 +139,54 @@ func (l *hookCallLog) add(c HookCall) {
 	l.calls = append(l.calls, c)
 }
 
-// postEvent sends the event and returns the hook's status and, for a 200, its body.
-func (s *Sim) postEvent(ctx context.Context, hook Hook, event *hookEvent) (int, []byte, error) {
-	payload, err := json.Marshal(event)
-	if err != nil {
-		return 0, nil, fmt.Errorf("encode event: %w", err)
-	}
-	return s.postPayload(ctx, hook, payload)
+// hookAnswer is what a hook call got: the hook's status and, for a 200, its body.
+type hookAnswer struct {
+	status       int // 0 if the hook was not reached
+	body         []byte
+	tokenFetched bool // an OAUTH channel asked for a new access token
 }
 
-// postPayload POSTs payload through the hook's channel within the hook timeout.
-func (s *Sim) postPayload(ctx context.Context, hook Hook, payload []byte) (int, []byte, error) {
-	ch := hook.Channel
-	if ch.Type != channelHTTP {
-		return 0, nil, fmt.Errorf("channel type %s is not simulated", ch.Type)
+// postEvent sends the event; base is the org URL the triggering request came to.
+func (s *Sim) postEvent(ctx context.Context, base string, hook Hook, event *hookEvent) (hookAnswer, error) {
+	payload, err := json.Marshal(event)
+	if err != nil {
+		return hookAnswer{}, fmt.Errorf("encode event: %w", err)
 	}
+	return s.postPayload(ctx, base, hook, payload)
+}
+
+// postPayload POSTs payload through the hook's channel within the hook timeout, which also
+// bounds getting an OAUTH channel's access token.
+func (s *Sim) postPayload(ctx context.Context, base string, hook Hook, payload []byte) (hookAnswer, error) {
+	var answer hookAnswer
+	ch := hook.Channel
 	ctx, cancel := context.WithTimeout(ctx, s.mint.hookTimeout)
 	defer cancel()
+	var bearer string
+	switch {
+	case ch.Type == channelHTTP:
+	case ch.Type == channelOAuth && ch.OAuth != nil:
+		var err error
+		if bearer, answer.tokenFetched, err = s.hookAccessToken(ctx, base, hook); err != nil {
+			return answer, err
+		}
+	default:
+		return answer, fmt.Errorf("channel type %s is not simulated", ch.Type)
+	}
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, ch.URI, bytes.NewReader(payload))
 	if err != nil {
-		return 0, nil, err
+		return answer, err
 	}
 	hreq.Header.Set("Accept", "application/json")
 	hreq.Header.Set("Content-Type", "application/json")
 	for _, h := range ch.Headers {
 		hreq.Header.Set(h.Key, h.Value)
 	}
-	if a := ch.AuthScheme; a != nil {
+	if a := ch.AuthScheme; a != nil && ch.Type == channelHTTP {
 		hreq.Header.Set(a.Key, a.Value)
+	}
+	if bearer != "" {
+		hreq.Header.Set("Authorization", "Bearer "+bearer)
 	}
 	resp, err := s.mint.hookClient.Do(hreq)
 	if err == nil {
@@ -164,22 +196,24 @@ func (s *Sim) postPayload(ctx context.Context, hook Hook, payload []byte) (int, 
 		err = ctx.Err()
 	}
 	if err != nil {
-		return 0, nil, hookError(err, s.mint.hookTimeout)
+		return answer, hookError(err, s.mint.hookTimeout)
 	}
+	answer.status = resp.StatusCode
 	if resp.StatusCode != http.StatusOK {
-		return resp.StatusCode, nil, nil
+		return answer, nil
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHookResponse))
 	if err == nil {
 		err = ctx.Err()
 	}
 	if err != nil {
-		return resp.StatusCode, nil, hookError(err, s.mint.hookTimeout)
+		return answer, hookError(err, s.mint.hookTimeout)
 	}
 	if len(body) >= maxHookResponse {
-		return resp.StatusCode, nil, fmt.Errorf("the response is %d KB or more", maxHookResponse>>10)
+		return answer, fmt.Errorf("the response is %d KB or more", maxHookResponse>>10)
 	}
-	return resp.StatusCode, body, nil
+	answer.body = body
+	return answer, nil
 }
 
 func hookError(err error, timeout time.Duration) error {

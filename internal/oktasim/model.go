@@ -59,12 +59,12 @@ type AuthScheme struct {
 
 // OAuthChannel is the config of an OAUTH channel. ClientSecret is write-only in the API.
 type OAuthChannel struct {
-	AuthType     string // client_secret_post or private_key_jwt
-	ClientID     string
-	ClientSecret string
-	TokenURL     string
-	Scope        string
-	HookKeyID    string
+	AuthType     string // OAuthClientSecretPost or OAuthPrivateKeyJWT
+	ClientID     string // the OAuth app Okta gets the access token as
+	ClientSecret string // client_secret_post only
+	TokenURL     string // the token endpoint, https
+	Scope        string // space-separated; "" asks for none
+	HookKeyID    string // private_key_jwt only: the id (HKY…) of the hook key that signs
 }
 
 // Hook is a stored inline hook, secrets included.

@@ -21,6 +21,10 @@ type org struct {
 
 	hooks   []*Hook // creation order
 	servers []*serverState
+
+	keyIDs       *idSource
+	hookKeyLimit int
+	hookKeys     []*hookKeyState // creation order
 }
 
 type serverState struct {

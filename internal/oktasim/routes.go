@@ -17,6 +17,13 @@ const (
 	EndpointDeactivateHook = "POST /api/v1/inlineHooks/{inlineHookId}/lifecycle/deactivate"
 	EndpointExecuteHook    = "POST /api/v1/inlineHooks/{inlineHookId}/execute"
 
+	EndpointListHookKeys     = "GET /api/v1/hook-keys"
+	EndpointCreateHookKey    = "POST /api/v1/hook-keys"
+	EndpointGetHookKey       = "GET /api/v1/hook-keys/{id}"
+	EndpointReplaceHookKey   = "PUT /api/v1/hook-keys/{id}"
+	EndpointDeleteHookKey    = "DELETE /api/v1/hook-keys/{id}"
+	EndpointGetPublicHookKey = "GET /api/v1/hook-keys/public/{keyId}"
+
 	EndpointListUserGroups  = "GET /api/v1/users/{userId}/groups"
 	EndpointListUserFactors = "GET /api/v1/users/{userId}/factors"
 
@@ -127,6 +134,14 @@ func routes() []route {
 		newRoute(EndpointActivateHook, scopeHooks, (*Sim).activateHook),
 		newRoute(EndpointDeactivateHook, scopeHooks, (*Sim).deactivateHook),
 		newRoute(EndpointExecuteHook, scopeHooks, (*Sim).executeHook),
+
+		// The spec secures the hook keys with the inline hook scopes.
+		newRoute(EndpointListHookKeys, scopeHooks, (*Sim).listHookKeys),
+		newRoute(EndpointCreateHookKey, scopeHooks, (*Sim).createHookKey),
+		newRoute(EndpointGetHookKey, scopeHooks, (*Sim).getHookKey),
+		newRoute(EndpointReplaceHookKey, scopeHooks, (*Sim).replaceHookKey),
+		newRoute(EndpointDeleteHookKey, scopeHooks, (*Sim).deleteHookKey),
+		newRoute(EndpointGetPublicHookKey, scopeHooks, (*Sim).getPublicHookKey),
 
 		newRoute(EndpointListUserGroups, scopeUsers, (*Sim).listUserGroups),
 		newRoute(EndpointListUserFactors, scopeUsers, (*Sim).listUserFactors),

@@ -14,6 +14,10 @@ import (
 // (newer pages say 100).
 const DefaultHookLimit = 50
 
+// DefaultHookKeyLimit is the number of hook keys an org may have: "The total number of keys
+// that you can create in an Okta org is limited to 50." (management OpenAPI, createHookKey)
+const DefaultHookKeyLimit = 50
+
 // Options configure a simulator.
 type Options struct {
 	// Token is the API token accepted as "Authorization: SSWS <Token>". Empty accepts none, so
@@ -21,6 +25,9 @@ type Options struct {
 	Token string
 	// HookLimit caps the inline hooks of the org; 0 selects DefaultHookLimit.
 	HookLimit int
+	// HookKeyLimit caps the hook keys (/api/v1/hook-keys) of the org; 0 selects
+	// DefaultHookKeyLimit.
+	HookKeyLimit int
 	// RateLimitPerMinute answers 429 once the /api/v1 requests of a one-minute window exceed it;
 	// 0 turns rate limiting off (the X-Rate-Limit-* headers are sent anyway).
 	RateLimitPerMinute int
@@ -70,10 +77,16 @@ func New(opts Options) *Sim {
 	if limit <= 0 {
 		limit = DefaultHookLimit
 	}
+	keyLimit := opts.HookKeyLimit
+	if keyLimit <= 0 {
+		keyLimit = DefaultHookKeyLimit
+	}
+	o := newOrg(now, newIDSource(opts.Seed, "ids"), limit)
+	o.keyIDs, o.hookKeyLimit = newIDSource(opts.Seed, "hook-keys"), keyLimit // their own stream: other IDs stay as they were
 	return &Sim{
 		opts:   opts,
 		now:    now,
-		org:    newOrg(now, newIDSource(opts.Seed, "ids"), limit),
+		org:    o,
 		routes: routes(),
 		limit:  &rateLimiter{perMinute: opts.RateLimitPerMinute},
 		faults: newFaultTable(opts.Seed),

@@ -92,7 +92,7 @@ func TestCreateHookValidation(t *testing.T) {
 		"secret missing":         {body: hookWith(`,"value":"Basic c2VjcmV0"`, ""), status: 400, code: CodeValidation, summary: "Api validation failed: channel.config.authScheme.value"},
 		"auth scheme type":       {body: hookWith(`"type":"HEADER"`, `"type":"BASIC"`), status: 400, code: CodeValidation, summary: "Api validation failed: channel.config.authScheme.type"},
 		"channel type":           {body: hookWith(`"type":"HTTP"`, `"type":"SMTP"`), status: 400, code: CodeValidation, summary: "Api validation failed: channel.type"},
-		"OAUTH without settings": {body: hookWith(`"type":"HTTP"`, `"type":"OAUTH"`), status: 400, code: CodeValidation, summary: "Api validation failed: channel.config.authScheme, channel.config"},
+		"OAUTH without settings": {body: hookWith(`"type":"HTTP"`, `"type":"OAUTH"`), status: 400, code: CodeValidation, summary: "Api validation failed: channel.config.authScheme, channel.config.tokenUrl, channel.config.clientId, channel.config.authType"},
 		"several fields":         {body: `{"type":"com.okta.oauth2.tokens.transform","version":"1.0.0"}`, status: 400, code: CodeValidation, summary: "Api validation failed: name, channel.version, channel.config.uri, channel.type"},
 		"malformed JSON":         {body: `{"name":`, status: 400, code: CodeMalformedBody, summary: "The request body was not well-formed."},
 		"wrong JSON type":        {body: `{"name":5}`, status: 400, code: CodeMalformedBody},

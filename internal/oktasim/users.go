@@ -1,6 +1,7 @@
 package oktasim
 
 import (
+	"crypto/rsa"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 )
 
 // Users, groups and OIDC apps (clients) of the org: who may ask the custom authorization
@@ -55,14 +58,32 @@ type User struct {
 
 // ClientSpec describes an OIDC app (an OAuth 2.0 client) to add. An empty ClientSecret makes a
 // public client (token_endpoint_auth_method none), which cannot use client_credentials and
-// must use PKCE with authorization_code. An empty Name is the ClientID. Empty GrantTypes allow
-// every grant the simulator mints tokens for that the client permits: password,
-// authorization_code if it has RedirectURIs, client_credentials if it is confidential.
+// must use PKCE with authorization_code, unless the app authenticates with private_key_jwt. An
+// empty Name is the ClientID. Empty GrantTypes allow every grant the simulator mints tokens
+// for that the client permits: password, authorization_code if it has RedirectURIs,
+// client_credentials if it is confidential.
+//
+// A service app, e.g. the one an OAUTH inline hook channel gets its access token from, is a
+// confidential client with GrantTypes client_credentials: with a ClientSecret, or with
+// TokenEndpointAuthMethod ClientAuthPrivateKeyJWT and the public keys of its JWKS (a hook
+// key's HookKey.PublicKey). The scopes it asks for must be custom scopes of the authorization
+// server (AddScope) that a rule allowing client_credentials covers.
 type ClientSpec struct {
 	ClientID     string
 	ClientSecret string
 	Name         string
 	GrantTypes   []string
+	// TokenEndpointAuthMethod is the app's token_endpoint_auth_method, how it authenticates at
+	// the token, introspect and revoke endpoints: ClientAuthSecretBasic, ClientAuthSecretPost,
+	// ClientAuthPrivateKeyJWT or ClientAuthNone, and no other is accepted. Empty accepts
+	// client_secret_basic and client_secret_post from a client with a ClientSecret, none from
+	// one without.
+	TokenEndpointAuthMethod string
+	otherSecrets            []string // active besides ClientSecret (SetClientSecrets)
+	// JWKS are the public keys of a private_key_jwt app: its client assertion must be signed
+	// (RS256) by one of them, by the one whose kid it names if it names one. SetClientKeys
+	// replaces them.
+	JWKS []jose.JSONWebKey
 	// RedirectURIs are the app's sign-in redirect URIs, for authorization_code; a request's
 	// redirect_uri must be one of them exactly.
 	RedirectURIs []string
@@ -70,6 +91,14 @@ type ClientSpec struct {
 	// post_logout_redirect_uri must be one of them exactly.
 	PostLogoutRedirectURIs []string
 }
+
+// Client authentication methods (ClientSpec.TokenEndpointAuthMethod).
+const (
+	ClientAuthSecretBasic   = "client_secret_basic"
+	ClientAuthSecretPost    = "client_secret_post"
+	ClientAuthPrivateKeyJWT = "private_key_jwt"
+	ClientAuthNone          = "none"
+)
 
 // Client types as the token hook event names them (context.protocol.client.type). PUBLIC is
 // in Okta's example; CONFIDENTIAL is unconfirmed.
@@ -148,18 +177,22 @@ func (s *Sim) AddClient(c ClientSpec) error {
 	if c.Name == "" {
 		c.Name = c.ClientID
 	}
+	if err := c.checkAuthentication(); err != nil {
+		return err
+	}
 	if len(c.GrantTypes) == 0 {
 		if len(c.RedirectURIs) > 0 {
 			c.GrantTypes = append(c.GrantTypes, GrantAuthorizationCode)
 		}
 		c.GrantTypes = append(c.GrantTypes, GrantPassword)
-		if c.ClientSecret != "" {
+		if !c.public() {
 			c.GrantTypes = append(c.GrantTypes, GrantClientCredentials)
 		}
 	}
 	c.GrantTypes = slices.Clone(c.GrantTypes)
 	c.RedirectURIs = slices.Clone(c.RedirectURIs)
 	c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
+	c.JWKS = slices.Clone(c.JWKS)
 	if slices.Contains(c.GrantTypes, GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
 		return fmt.Errorf("oktasim: client %s: authorization_code needs RedirectURIs", c.ClientID)
 	}
@@ -168,7 +201,7 @@ func (s *Sim) AddClient(c ClientSpec) error {
 			return fmt.Errorf("oktasim: client %s: unknown grant type %q", c.ClientID, g)
 		}
 	}
-	if c.ClientSecret == "" && slices.Contains(c.GrantTypes, GrantClientCredentials) {
+	if c.public() && slices.Contains(c.GrantTypes, GrantClientCredentials) {
 		return fmt.Errorf("oktasim: client %s: a public client (no ClientSecret) cannot use client_credentials", c.ClientID)
 	}
 	d := s.mint.dir
@@ -181,6 +214,93 @@ func (s *Sim) AddClient(c ClientSpec) error {
 	}
 	d.clients = append(d.clients, &c)
 	return nil
+}
+
+// checkAuthentication checks that the client's secret and keys fit its authentication method.
+func (c ClientSpec) checkAuthentication() error {
+	switch c.TokenEndpointAuthMethod {
+	case "":
+	case ClientAuthSecretBasic, ClientAuthSecretPost:
+		if c.ClientSecret == "" {
+			return fmt.Errorf("oktasim: client %s: %s needs a ClientSecret", c.ClientID, c.TokenEndpointAuthMethod)
+		}
+	case ClientAuthPrivateKeyJWT, ClientAuthNone:
+		if c.ClientSecret != "" {
+			return fmt.Errorf("oktasim: client %s: %s takes no ClientSecret", c.ClientID, c.TokenEndpointAuthMethod)
+		}
+	default:
+		return fmt.Errorf("oktasim: client %s: unknown token endpoint auth method %q", c.ClientID, c.TokenEndpointAuthMethod)
+	}
+	if len(c.JWKS) > 0 && c.TokenEndpointAuthMethod != ClientAuthPrivateKeyJWT {
+		return fmt.Errorf("oktasim: client %s: JWKS are for %s clients", c.ClientID, ClientAuthPrivateKeyJWT)
+	}
+	return checkPublicKeys(c.ClientID, c.JWKS)
+}
+
+func checkPublicKeys(clientID string, keys []jose.JSONWebKey) error {
+	for i, k := range keys {
+		if _, ok := k.Key.(*rsa.PublicKey); !ok {
+			return fmt.Errorf("oktasim: client %s: JWKS key %d is not an RSA public key", clientID, i)
+		}
+	}
+	return nil
+}
+
+// SetClientKeys replaces the public keys of a private_key_jwt app, as an admin editing the
+// app's JWKS in the Okta console would, e.g. to register a hook key made after the app.
+func (s *Sim) SetClientKeys(clientID string, keys ...jose.JSONWebKey) error {
+	if err := checkPublicKeys(clientID, keys); err != nil {
+		return err
+	}
+	d := s.mint.dir
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range d.clients {
+		if c.ClientID != clientID {
+			continue
+		}
+		if c.TokenEndpointAuthMethod != ClientAuthPrivateKeyJWT {
+			return fmt.Errorf("oktasim: client %s does not authenticate with %s", clientID, ClientAuthPrivateKeyJWT)
+		}
+		c.JWKS = slices.Clone(keys)
+		return nil
+	}
+	return fmt.Errorf("oktasim: no client %s", clientID)
+}
+
+// SetClientSecrets replaces a confidential app's client secrets, as an admin
+// does in Okta's console: an app may have two active at once, so that a new
+// one can be handed out before the old one is deactivated.
+func (s *Sim) SetClientSecrets(clientID string, secrets ...string) error {
+	if len(secrets) == 0 || len(secrets) > maxClientSecrets || slices.Contains(secrets, "") {
+		return fmt.Errorf("oktasim: client %s: 1 to %d non-empty secrets", clientID, maxClientSecrets)
+	}
+	d := s.mint.dir
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range d.clients {
+		if c.ClientID != clientID {
+			continue
+		}
+		if c.public() || c.TokenEndpointAuthMethod == ClientAuthPrivateKeyJWT {
+			return fmt.Errorf("oktasim: client %s has no client secret", clientID)
+		}
+		c.ClientSecret, c.otherSecrets = secrets[0], slices.Clone(secrets[1:])
+		return nil
+	}
+	return fmt.Errorf("oktasim: no client %s", clientID)
+}
+
+// maxClientSecrets: Okta lets an app have two active client secrets.
+const maxClientSecrets = 2
+
+// secretMatches says whether secret is one of the app's active client secrets.
+func (c ClientSpec) secretMatches(secret string) bool {
+	ok := constantTimeEqual(secret, c.ClientSecret)
+	for _, o := range c.otherSecrets {
+		ok = constantTimeEqual(secret, o) || ok
+	}
+	return ok
 }
 
 // AddGroup adds a group with these members (user IDs).
@@ -248,6 +368,7 @@ func (d *directory) client(id string) (ClientSpec, bool) {
 			out.GrantTypes = slices.Clone(c.GrantTypes)
 			out.RedirectURIs = slices.Clone(c.RedirectURIs)
 			out.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
+			out.JWKS = slices.Clone(c.JWKS)
 			return out, true
 		}
 	}
@@ -280,7 +401,10 @@ func (d *directory) groupIDs(userID string) []string {
 	return ids
 }
 
-func (c ClientSpec) public() bool { return c.ClientSecret == "" }
+// public reports whether the client has no credentials: token_endpoint_auth_method none.
+func (c ClientSpec) public() bool {
+	return c.TokenEndpointAuthMethod == ClientAuthNone || (c.TokenEndpointAuthMethod == "" && c.ClientSecret == "")
+}
 
 func (c ClientSpec) clientType() string {
 	if c.public() {

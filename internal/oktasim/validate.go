@@ -19,6 +19,12 @@ const (
 	channelOAuth = "OAUTH"
 )
 
+// Authentication methods of an OAUTH channel at its tokenUrl (channel.config.authType).
+const (
+	OAuthClientSecretPost = "client_secret_post"
+	OAuthPrivateKeyJWT    = "private_key_jwt"
+)
+
 // Headers Okta sets on hook calls itself, so a hook may not configure them.
 var reservedHookHeaders = []string{"accept", "content-type", "content-length", "host"}
 
@@ -51,11 +57,11 @@ func (o *org) validateHookLocked(spec *HookSpec, existing *Hook) *Error {
 	if spec.Version != hookVersion {
 		v.add("version", "The only supported version is %s", hookVersion)
 	}
-	validateChannel(v, &spec.Channel)
+	o.validateChannelLocked(v, &spec.Channel)
 	return v.err()
 }
 
-func validateChannel(v *validation, c *Channel) {
+func (o *org) validateChannelLocked(v *validation, c *Channel) {
 	if c.Version != hookVersion {
 		v.add("channel.version", "The only supported version is %s", hookVersion)
 	}
@@ -96,29 +102,50 @@ func validateChannel(v *validation, c *Channel) {
 			}
 		}
 	case channelOAuth:
+		// InlineHookOAuthClientSecretConfig and InlineHookOAuthPrivateKeyJwtConfig: authScheme
+		// "Not applicable. Must be `null`."; clientId, tokenUrl and scope from
+		// InlineHookOAuthBasicConfig; clientSecret or hookKeyId by authType.
 		if c.AuthScheme != nil {
 			v.add("channel.config.authScheme", "The field must be null for channel type OAUTH")
 		}
-		o := c.OAuth
-		if o == nil {
-			v.add("channel.config", "OAuth settings are required for channel type OAUTH")
-			return
+		for _, h := range c.Headers {
+			if strings.EqualFold(h.Key, "Authorization") {
+				v.add("channel.config.headers", "Header %s is reserved for channel type OAUTH, which sends the access token in it", h.Key)
+			}
 		}
-		validateHookURI(v, "channel.config.tokenUrl", o.TokenURL)
-		if o.ClientID == "" {
+		oc := c.OAuth
+		if oc == nil {
+			oc = &OAuthChannel{} // so each missing field is named
+		}
+		validateHookURI(v, "channel.config.tokenUrl", oc.TokenURL)
+		if strings.TrimSpace(oc.ClientID) == "" {
 			v.add("channel.config.clientId", "The field cannot be left blank")
 		}
-		switch o.AuthType {
-		case "client_secret_post":
-			if o.ClientSecret == "" {
+		if strings.IndexFunc(oc.Scope, unicode.IsControl) >= 0 {
+			v.add("channel.config.scope", "The field must be a space-separated list of scopes")
+		}
+		switch oc.AuthType {
+		case OAuthClientSecretPost:
+			if oc.ClientSecret == "" {
 				v.add("channel.config.clientSecret", "The field cannot be left blank")
 			}
-		case "private_key_jwt":
-			if o.HookKeyID == "" {
-				v.add("channel.config.hookKeyId", "The field cannot be left blank")
+			if oc.HookKeyID != "" {
+				v.add("channel.config.hookKeyId", "Not applicable for authType %s", OAuthClientSecretPost)
 			}
+		case OAuthPrivateKeyJWT:
+			switch {
+			case oc.HookKeyID == "":
+				v.add("channel.config.hookKeyId", "The field cannot be left blank")
+			case o.hookKeyLocked(oc.HookKeyID) == nil:
+				v.add("channel.config.hookKeyId", "Hook key %s does not exist", oc.HookKeyID)
+			}
+			if oc.ClientSecret != "" {
+				v.add("channel.config.clientSecret", "Not applicable for authType %s", OAuthPrivateKeyJWT)
+			}
+		case "":
+			v.add("channel.config.authType", "The field cannot be left blank")
 		default:
-			v.add("channel.config.authType", "Must be client_secret_post or private_key_jwt")
+			v.add("channel.config.authType", "Must be %s or %s", OAuthClientSecretPost, OAuthPrivateKeyJWT)
 		}
 	case "":
 		v.add("channel.type", "The field cannot be left blank")

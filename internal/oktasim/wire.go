@@ -80,7 +80,7 @@ func (in hookIn) spec() HookSpec {
 	if a := cfg.AuthScheme; a != nil {
 		s.Channel.AuthScheme = &AuthScheme{Type: a.Type, Key: a.Key, Value: a.Value}
 	}
-	if cfg.AuthType != "" || cfg.ClientID != "" || cfg.ClientSecret != "" || cfg.TokenURL != "" || cfg.HookKeyID != "" {
+	if cfg.AuthType != "" || cfg.ClientID != "" || cfg.ClientSecret != "" || cfg.TokenURL != "" || cfg.Scope != "" || cfg.HookKeyID != "" {
 		s.Channel.OAuth = &OAuthChannel{AuthType: cfg.AuthType, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 			TokenURL: cfg.TokenURL, Scope: cfg.Scope, HookKeyID: cfg.HookKeyID}
 	}
@@ -105,16 +105,19 @@ type channelOut struct {
 	Config  channelConfigOut `json:"config"`
 }
 
+// channelConfigOut: an OAUTH channel answers authScheme null, clientId, tokenUrl, authType,
+// scope (null when not set) and hookKeyId (private_key_jwt only) as the spec's examples do,
+// never clientSecret; an HTTP channel none of them.
 type channelConfigOut struct {
-	URI        string         `json:"uri"`
-	Method     string         `json:"method"`
-	Headers    []headerJSON   `json:"headers"`
-	AuthScheme *authSchemeOut `json:"authScheme"`
-	AuthType   string         `json:"authType,omitempty"`
-	ClientID   string         `json:"clientId,omitempty"`
-	TokenURL   string         `json:"tokenUrl,omitempty"`
-	Scope      string         `json:"scope,omitempty"`
-	HookKeyID  string         `json:"hookKeyId,omitempty"`
+	URI        string          `json:"uri"`
+	Method     string          `json:"method"`
+	Headers    []headerJSON    `json:"headers"`
+	AuthScheme *authSchemeOut  `json:"authScheme"`
+	ClientID   string          `json:"clientId,omitempty"`
+	TokenURL   string          `json:"tokenUrl,omitempty"`
+	AuthType   string          `json:"authType,omitempty"`
+	Scope      json.RawMessage `json:"scope,omitempty"` // absent, null or a JSON string
+	HookKeyID  string          `json:"hookKeyId,omitempty"`
 }
 
 // authSchemeOut has no value: it is write-only.
@@ -123,8 +126,7 @@ type authSchemeOut struct {
 	Key  string `json:"key"`
 }
 
-// renderHook renders a hook with the links that work on it: execute only through a channel
-// the simulator calls (HTTP), delete only when no rule uses it.
+// renderHook renders a hook with the links that work on it: delete only when no rule uses it.
 func renderHook(base string, h Hook, inUse bool) hookOut {
 	self := base + "/api/v1/inlineHooks/" + h.ID
 	out := hookOut{
@@ -141,14 +143,16 @@ func renderHook(base string, h Hook, inUse bool) hookOut {
 	if a := h.Channel.AuthScheme; a != nil {
 		out.Channel.Config.AuthScheme = &authSchemeOut{Type: a.Type, Key: a.Key}
 	}
-	if o := h.Channel.OAuth; o != nil {
+	if o := h.Channel.OAuth; o != nil && h.Channel.Type == channelOAuth {
 		c := &out.Channel.Config
-		c.AuthType, c.ClientID, c.TokenURL, c.Scope, c.HookKeyID = o.AuthType, o.ClientID, o.TokenURL, o.Scope, o.HookKeyID
+		c.ClientID, c.TokenURL, c.AuthType, c.HookKeyID = o.ClientID, o.TokenURL, o.AuthType, o.HookKeyID
+		c.Scope = json.RawMessage("null")
+		if o.Scope != "" {
+			c.Scope = marshal(o.Scope)
+		}
 	}
 	if h.Status == StatusActive {
-		if h.Channel.Type == channelHTTP {
-			out.Links["execute"] = postLink(self + "/execute")
-		}
+		out.Links["execute"] = postLink(self + "/execute")
 		out.Links["deactivate"] = postLink(self + "/lifecycle/deactivate")
 	} else {
 		out.Links["activate"] = postLink(self + "/lifecycle/activate")

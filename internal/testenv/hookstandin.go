@@ -2,15 +2,20 @@ package testenv
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
+	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -135,13 +140,56 @@ func podFor(ctx context.Context, c client.Reader, r *http.Request, misrouted fun
 	if err != nil {
 		return http.StatusInternalServerError, nil, err.Error()
 	}
-	h, err := hookserver.NewHandler(hookserver.HandlerConfig{
+	cfg := hookserver.HandlerConfig{
 		Claim: arg("claim"), Tokens: tokens, AuthHeader: arg("auth-header"), DenyNonPatients: len(args["deny-non-patients"]) > 0,
-	}, fixedList{list}, anyOf(secrets), nil, nil)
+		AuthMode: hookserver.AuthMode(arg("auth-mode")),
+	}
+	if cfg.AuthMode == hookserver.AuthModeOAuth || cfg.AuthMode == hookserver.AuthModeBoth {
+		if cfg.Bearer, err = verifierFor(ctx, c, d, arg); err != nil {
+			return http.StatusInternalServerError, nil, err.Error()
+		}
+	}
+	h, err := hookserver.NewHandler(cfg, fixedList{list}, anyOf(secrets), nil, nil)
 	if err != nil {
 		return http.StatusInternalServerError, nil, err.Error()
 	}
 	return http.StatusOK, h, ""
+}
+
+// verifiers are the pods' bearer token checks, by their flags: a pod keeps
+// its verifier (and its cache of signing keys) for its life.
+var verifiers sync.Map // string -> hookserver.BearerVerifier
+
+// verifierFor is the bearer token check of the pod's --oauth-* flags, the
+// CA file read from the auth volume as the pod would.
+func verifierFor(ctx context.Context, c client.Reader, d *appsv1.Deployment, arg func(string) string) (hookserver.BearerVerifier, error) {
+	o := hookserver.OAuthOptions{Issuer: arg("oauth-issuer"), Audience: arg("oauth-audience"),
+		ClientID: arg("oauth-client-id"), Scope: arg("oauth-scope")}
+	var ca string
+	if f := arg("oauth-jwks-ca-file"); f != "" {
+		files, err := mounted(ctx, c, d, "auth", []string{f})
+		if err != nil {
+			return nil, err
+		}
+		ca = files[0]
+	}
+	key := strings.Join([]string{o.Issuer, o.Audience, o.ClientID, o.Scope, ca}, "\n")
+	if v, ok := verifiers.Load(key); ok {
+		return v.(hookserver.BearerVerifier), nil
+	}
+	if ca != "" {
+		sum := sha256.Sum256([]byte(ca))
+		o.JWKSCAFile = filepath.Join(os.TempDir(), "tokenhook-standin-ca-"+hex.EncodeToString(sum[:8])+".crt")
+		if err := os.WriteFile(o.JWKSCAFile, []byte(ca), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	v, err := hookserver.NewBearerVerifier(o)
+	if err != nil {
+		return nil, err
+	}
+	actual, _ := verifiers.LoadOrStore(key, v)
+	return actual.(hookserver.BearerVerifier), nil
 }
 
 func available(d *appsv1.Deployment) bool {

@@ -32,6 +32,14 @@ func validSpec() v1.TokenHookSpec {
 	}
 }
 
+// validOAuth is a complete OAuth hook auth.
+func validOAuth() v1.HookAuth {
+	return v1.HookAuth{Type: v1.HookAuthOAuth, OAuth: &v1.HookOAuth{
+		ClientID: "0oahookcaller", Scope: "tokenhook.call", Audience: "api://default",
+		ClientSecretPost: &v1.ClientSecretPost{SecretRef: v1.SecretKeyRef{Name: "hook-caller"}},
+	}}
+}
+
 func TestTokenHookCRD(t *testing.T) {
 	_, cfg := testenv.Start(t)
 	k8s, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
@@ -57,6 +65,7 @@ func TestTokenHookCRD(t *testing.T) {
 			"patients.configMapRef.key":  {got.Spec.Patients.ConfigMapRef.Key, "patients.csv"},
 			"deletionPolicy":             {got.Spec.DeletionPolicy, v1.DeletionPolicyDelete},
 			"authHeader":                 {got.Spec.AuthHeader, "Authorization"},
+			"hookAuth.type":              {got.Spec.HookAuth.Type, v1.HookAuthHeader},
 		}
 		for field, c := range checks {
 			if c.got != c.want {
@@ -72,6 +81,21 @@ func TestTokenHookCRD(t *testing.T) {
 			th := &v1.TokenHook{ObjectMeta: metav1.ObjectMeta{GenerateName: "url-", Namespace: "default"}, Spec: spec}
 			if err := k8s.Create(ctx, th); err != nil {
 				t.Errorf("create with externalURL %s: %v", u, err)
+			}
+		}
+	})
+
+	t.Run("OAuth hook auth is accepted, with a custom issuer too", func(t *testing.T) {
+		for _, issuer := range []string{"", "https://id.clinic.example/oauth2/aus1hook"} {
+			spec := validSpec()
+			spec.HookAuth = validOAuth()
+			spec.HookAuth.OAuth.Issuer = issuer
+			th := &v1.TokenHook{ObjectMeta: metav1.ObjectMeta{GenerateName: "oauth-", Namespace: "default"}, Spec: spec}
+			if err := k8s.Create(ctx, th); err != nil {
+				t.Fatalf("create with OAuth hook auth (issuer %q): %v", issuer, err)
+			}
+			if got := th.Spec.HookAuth.OAuth.ClientSecretPost.SecretRef.Key; got != "secret" {
+				t.Errorf("default client secret key %q, want secret", got)
 			}
 		}
 	})
@@ -99,6 +123,49 @@ func TestTokenHookCRD(t *testing.T) {
 		name   string // metadata.name, if not generated
 		want   string // a part of the API server's message
 	}{
+		"OAuth hook auth without its settings": {
+			mutate: func(s *v1.TokenHookSpec) { s.HookAuth = v1.HookAuth{Type: v1.HookAuthOAuth} },
+			want:   "hookAuth.oauth must be set when hookAuth.type is OAuth",
+		},
+		"header hook auth with OAuth settings": {
+			mutate: func(s *v1.TokenHookSpec) {
+				s.HookAuth = validOAuth()
+				s.HookAuth.Type = v1.HookAuthHeader
+			},
+			want: "hookAuth.oauth must be set when hookAuth.type is OAuth, and only then",
+		},
+		"OAuth hook auth without a client secret": {
+			mutate: func(s *v1.TokenHookSpec) {
+				s.HookAuth = validOAuth()
+				s.HookAuth.OAuth.ClientSecretPost = nil
+			},
+			want: "hookAuth.oauth.clientSecretPost must be set",
+		},
+		"OAuth hook auth without a scope": {
+			mutate: func(s *v1.TokenHookSpec) {
+				s.HookAuth = validOAuth()
+				s.HookAuth.OAuth.Scope = ""
+			},
+			want: "spec.hookAuth.oauth.scope",
+		},
+		"OAuth hook auth with an http issuer": {
+			mutate: func(s *v1.TokenHookSpec) {
+				s.HookAuth = validOAuth()
+				s.HookAuth.OAuth.Issuer = "http://id.example.com/oauth2/default"
+			},
+			want: "spec.hookAuth.oauth.issuer",
+		},
+		"OAuth hook auth with an issuer ending in a slash": {
+			mutate: func(s *v1.TokenHookSpec) {
+				s.HookAuth = validOAuth()
+				s.HookAuth.OAuth.Issuer = "https://id.example.com/oauth2/default/"
+			},
+			want: "spec.hookAuth.oauth.issuer",
+		},
+		"unknown hook auth type": {
+			mutate: func(s *v1.TokenHookSpec) { s.HookAuth = v1.HookAuth{Type: "Basic"} },
+			want:   "spec.hookAuth.type",
+		},
 		"http org URL": {
 			mutate: func(s *v1.TokenHookSpec) { s.Okta.OrgURL = "http://dev-123456.okta.com" },
 			want:   "spec.okta.orgURL",

@@ -34,6 +34,12 @@ type Client struct {
 	FindPolicyRuleFn       func(ctx context.Context, authServerID, policyID, nameOrID string) (*okta.PolicyRule, error)
 	GetPolicyRuleFn        func(ctx context.Context, authServerID, policyID, ruleID string) (*okta.PolicyRule, error)
 	UpdatePolicyRuleFn     func(ctx context.Context, authServerID string, r *okta.PolicyRule) (*okta.PolicyRule, error)
+	CreateHookKeyFn        func(ctx context.Context, name string) (*okta.HookKey, error)
+	GetHookKeyFn           func(ctx context.Context, id string) (*okta.HookKey, error)
+	ListHookKeysFn         func(ctx context.Context) ([]*okta.HookKey, error)
+	FindHookKeyByNameFn    func(ctx context.Context, name string) (*okta.HookKey, error)
+	GetPublicHookKeyFn     func(ctx context.Context, keyID string) (*okta.PublicKey, error)
+	DeleteHookKeyFn        func(ctx context.Context, id string) error
 }
 
 var _ okta.Client = (*Client)(nil)
@@ -160,4 +166,52 @@ func (c *Client) ExecuteInlineHook(ctx context.Context, id string, payload []byt
 		return nil, notSet("ExecuteInlineHook")
 	}
 	return c.ExecuteInlineHookFn(ctx, id, payload)
+}
+
+// CreateHookKey calls CreateHookKeyFn.
+func (c *Client) CreateHookKey(ctx context.Context, name string) (*okta.HookKey, error) {
+	if c.CreateHookKeyFn == nil {
+		return nil, notSet("CreateHookKey")
+	}
+	return c.CreateHookKeyFn(ctx, name)
+}
+
+// GetHookKey calls GetHookKeyFn.
+func (c *Client) GetHookKey(ctx context.Context, id string) (*okta.HookKey, error) {
+	if c.GetHookKeyFn == nil {
+		return nil, notSet("GetHookKey")
+	}
+	return c.GetHookKeyFn(ctx, id)
+}
+
+// ListHookKeys calls ListHookKeysFn.
+func (c *Client) ListHookKeys(ctx context.Context) ([]*okta.HookKey, error) {
+	if c.ListHookKeysFn == nil {
+		return nil, notSet("ListHookKeys")
+	}
+	return c.ListHookKeysFn(ctx)
+}
+
+// FindHookKeyByName calls FindHookKeyByNameFn.
+func (c *Client) FindHookKeyByName(ctx context.Context, name string) (*okta.HookKey, error) {
+	if c.FindHookKeyByNameFn == nil {
+		return nil, notSet("FindHookKeyByName")
+	}
+	return c.FindHookKeyByNameFn(ctx, name)
+}
+
+// GetPublicHookKey calls GetPublicHookKeyFn.
+func (c *Client) GetPublicHookKey(ctx context.Context, keyID string) (*okta.PublicKey, error) {
+	if c.GetPublicHookKeyFn == nil {
+		return nil, notSet("GetPublicHookKey")
+	}
+	return c.GetPublicHookKeyFn(ctx, keyID)
+}
+
+// DeleteHookKey calls DeleteHookKeyFn.
+func (c *Client) DeleteHookKey(ctx context.Context, id string) error {
+	if c.DeleteHookKeyFn == nil {
+		return notSet("DeleteHookKey")
+	}
+	return c.DeleteHookKeyFn(ctx, id)
 }

@@ -32,3 +32,42 @@ func TestSetMethodIsCalled(t *testing.T) {
 		t.Fatalf("GetInlineHook = %+v, %v", h, err)
 	}
 }
+
+// TestHookKeyMethods: each hook key method fails loudly unset and calls its function when set.
+func TestHookKeyMethods(t *testing.T) {
+	ctx := context.Background()
+	key := &okta.HookKey{ID: "HKY1", KeyID: "kid-1", Name: "k"}
+	calls := map[string]func(c *fake.Client) error{
+		"CreateHookKey":     func(c *fake.Client) error { _, err := c.CreateHookKey(ctx, "k"); return err },
+		"GetHookKey":        func(c *fake.Client) error { _, err := c.GetHookKey(ctx, "HKY1"); return err },
+		"ListHookKeys":      func(c *fake.Client) error { _, err := c.ListHookKeys(ctx); return err },
+		"FindHookKeyByName": func(c *fake.Client) error { _, err := c.FindHookKeyByName(ctx, "k"); return err },
+		"GetPublicHookKey":  func(c *fake.Client) error { _, err := c.GetPublicHookKey(ctx, "kid-1"); return err },
+		"DeleteHookKey":     func(c *fake.Client) error { return c.DeleteHookKey(ctx, "HKY1") },
+	}
+	for name, call := range calls {
+		if err := call(&fake.Client{}); !errors.Is(err, fake.ErrNotImplemented) || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s unset: %v, want ErrNotImplemented naming it", name, err)
+		}
+	}
+	called := map[string]bool{}
+	c := &fake.Client{
+		CreateHookKeyFn: func(context.Context, string) (*okta.HookKey, error) { called["CreateHookKey"] = true; return key, nil },
+		GetHookKeyFn:    func(context.Context, string) (*okta.HookKey, error) { called["GetHookKey"] = true; return key, nil },
+		ListHookKeysFn:  func(context.Context) ([]*okta.HookKey, error) { called["ListHookKeys"] = true; return nil, nil },
+		FindHookKeyByNameFn: func(context.Context, string) (*okta.HookKey, error) {
+			called["FindHookKeyByName"] = true
+			return key, nil
+		},
+		GetPublicHookKeyFn: func(context.Context, string) (*okta.PublicKey, error) {
+			called["GetPublicHookKey"] = true
+			return &okta.PublicKey{}, nil
+		},
+		DeleteHookKeyFn: func(context.Context, string) error { called["DeleteHookKey"] = true; return nil },
+	}
+	for name, call := range calls {
+		if err := call(c); err != nil || !called[name] {
+			t.Errorf("%s set: %v, called %v", name, err, called[name])
+		}
+	}
+}
