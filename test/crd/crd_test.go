@@ -5,6 +5,8 @@ package crd
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -14,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
 	"github.com/tokenhook/tokenhook/internal/testenv"
@@ -97,6 +100,25 @@ func TestTokenHookCRD(t *testing.T) {
 			if got := th.Spec.HookAuth.OAuth.ClientSecretPost.SecretRef.Key; got != "secret" {
 				t.Errorf("default client secret key %q, want secret", got)
 			}
+		}
+	})
+
+	t.Run("the OAuth sample is accepted", func(t *testing.T) {
+		raw, err := os.ReadFile(filepath.Join("..", "..", "config", "samples", "tokenhook_oauth.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs := strings.Split(string(raw), "\n---\n")
+		th := &v1.TokenHook{}
+		if err := yaml.UnmarshalStrict([]byte(docs[len(docs)-1]), th); err != nil {
+			t.Fatalf("the sample's TokenHook: %v", err)
+		}
+		th.Name, th.Namespace = "oauth-sample", "default"
+		if err := k8s.Create(ctx, th); err != nil {
+			t.Fatalf("create the OAuth sample: %v", err)
+		}
+		if th.Spec.HookAuth.Type != v1.HookAuthOAuth || th.Spec.HookAuth.OAuth.ClientSecretPost == nil {
+			t.Errorf("the sample's hookAuth %+v", th.Spec.HookAuth)
 		}
 	})
 
