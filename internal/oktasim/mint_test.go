@@ -31,7 +31,7 @@ const (
 	hookSecret   = "Basic YWRtaW46c3VwZXJzZWNyZXQ="
 	hookHeader   = "X-Other-Header"
 	hookHeaderV  = "some-other-value"
-	testTimeout  = 300 * time.Millisecond
+	testTimeout  = time.Second // well above a token fetch and a hook call under -race on 2 busy cores
 )
 
 // hookRequest is what the test hook server received.
