@@ -103,6 +103,7 @@ func TestHelmValuesSchemaRejectsBadValues(t *testing.T) {
 		"service-account-without-name.yaml":     "at '/serviceAccount/name': minLength: got 0, want 1",
 		"service-monitor-without-metrics.yaml":  "at '/metrics/enabled': value must be true",
 		"metrics-on-health-port.yaml":           "at '/metrics/port': 'not' failed",
+		"pod-monitor-interval.yaml":             "at '/hookServer/podMonitor/interval': got number, want string",
 	}
 	files, err := filepath.Glob(repoPath("test", "packaging", "testdata", "values", "bad", "*.yaml"))
 	if err != nil {
@@ -271,6 +272,9 @@ func TestChartRendering(t *testing.T) {
 			if len(ofKind(objs, "ServiceMonitor")) != 0 {
 				t.Error("a ServiceMonitor by default")
 			}
+			if len(ofKind(objs, "PodMonitor")) != 0 {
+				t.Error("a PodMonitor by default")
+			}
 			for _, o := range objs {
 				if o.GetKind() != "CustomResourceDefinition" && !strings.HasPrefix(o.GetKind(), "Cluster") && o.GetNamespace() != "tokenhook-system" {
 					t.Errorf("%s %s is in namespace %q, want the release's", o.GetKind(), o.GetName(), o.GetNamespace())
@@ -373,6 +377,43 @@ func TestChartRendering(t *testing.T) {
 				t.Errorf("ServiceMonitor labels %v lack release=prom", sm.GetLabels())
 			}
 		}},
+		"hook server PodMonitor": {args: []string{"--set", "hookServer.podMonitor.enabled=true", "--set", "hookServer.podMonitor.labels.release=prom"}, check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			pm := checkPodMonitor(t, objs)
+			if pm.GetNamespace() != "tokenhook-system" || pm.GetLabels()["release"] != "prom" {
+				t.Errorf("PodMonitor in namespace %q with labels %v, want the release's namespace and release=prom", pm.GetNamespace(), pm.GetLabels())
+			}
+			nsSel, _, _ := unstructured.NestedMap(pm.Object, "spec", "namespaceSelector")
+			if diff := cmp.Diff(map[string]any{"any": true}, nsSel); diff != "" {
+				t.Errorf("PodMonitor namespaceSelector without watchNamespaces (-want +got):\n%s", diff)
+			}
+			endpoint := podMetricsEndpoint(t, pm)
+			if endpoint["interval"] != "30s" || endpoint["scrapeTimeout"] != "10s" || endpoint["relabelings"] != nil || endpoint["metricRelabelings"] != nil {
+				t.Errorf("PodMonitor endpoint %v, want the default interval and timeout and no relabelings", endpoint)
+			}
+			// It scrapes the hook servers, not the operator.
+			d, _ := container(t, objs)
+			sel, _, _ := unstructured.NestedStringMap(pm.Object, "spec", "selector", "matchLabels")
+			if labels.SelectorFromSet(sel).Matches(labels.Set(d.Spec.Template.Labels)) {
+				t.Errorf("PodMonitor selector %v selects the operator's pods %v", sel, d.Spec.Template.Labels)
+			}
+		}},
+		"hook server PodMonitor, namespace-scoped": {args: []string{
+			"--set", "hookServer.podMonitor.enabled=true", "--set", "watchNamespaces={team-a,team-b}", "--set", "hookServer.podMonitor.namespace=monitoring",
+			"--set-json", `hookServer.podMonitor.relabelings=[{"action":"replace","targetLabel":"cluster","replacement":"prod"}]`,
+		}, check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			pm := checkPodMonitor(t, objs)
+			if pm.GetNamespace() != "monitoring" {
+				t.Errorf("PodMonitor in namespace %q, want monitoring", pm.GetNamespace())
+			}
+			nsSel, _, _ := unstructured.NestedMap(pm.Object, "spec", "namespaceSelector")
+			if diff := cmp.Diff(map[string]any{"matchNames": []any{"team-a", "team-b"}}, nsSel); diff != "" {
+				t.Errorf("PodMonitor namespaceSelector with watchNamespaces (-want +got):\n%s", diff)
+			}
+			want := []any{map[string]any{"action": "replace", "targetLabel": "cluster", "replacement": "prod"}}
+			if diff := cmp.Diff(want, podMetricsEndpoint(t, pm)["relabelings"]); diff != "" {
+				t.Errorf("PodMonitor relabelings (-want +got):\n%s", diff)
+			}
+		}},
 		"Okta CA bundle": {args: []string{"--set", "manager.oktaCABundle.configMapName=proxy-ca"}, check: func(t *testing.T, objs []*unstructured.Unstructured) {
 			d, c := container(t, objs)
 			if !slices.Contains(c.Args, "--okta-ca-file=/etc/tokenhook/okta-ca/ca.crt") || len(c.VolumeMounts) != 1 ||
@@ -402,6 +443,45 @@ func TestChartRendering(t *testing.T) {
 			c.check(t, render(t, release, c.args...))
 		})
 	}
+}
+
+// hookServerPodLabels are the labels the operator gives a hook server pod of
+// TokenHook "portal" (objectLabels in controllers/hookserver_objects.go).
+// test/monitoring checks the PodMonitor against the manager's own Deployment.
+var hookServerPodLabels = labels.Set{
+	"app.kubernetes.io/name":       "tokenhook-hookserver",
+	"app.kubernetes.io/instance":   "portal",
+	"app.kubernetes.io/component":  "hookserver",
+	"app.kubernetes.io/managed-by": "tokenhook-operator",
+}
+
+// checkPodMonitor returns the chart's one PodMonitor, having checked that it
+// selects the hook server pods and scrapes their plain HTTP metrics port.
+func checkPodMonitor(t *testing.T, objs []*unstructured.Unstructured) *unstructured.Unstructured {
+	t.Helper()
+	pm := find(t, objs, "PodMonitor", "tokenhook-hookserver")
+	if n := len(ofKind(objs, "PodMonitor")); n != 1 {
+		t.Errorf("rendered %d PodMonitors, want 1", n)
+	}
+	sel, _, _ := unstructured.NestedStringMap(pm.Object, "spec", "selector", "matchLabels")
+	if len(sel) == 0 || !labels.SelectorFromSet(sel).Matches(hookServerPodLabels) {
+		t.Errorf("PodMonitor selector %v does not select a hook server pod %v", sel, hookServerPodLabels)
+	}
+	endpoint := podMetricsEndpoint(t, pm)
+	if endpoint["port"] != "metrics" || endpoint["path"] != "/metrics" || endpoint["scheme"] != "http" {
+		t.Errorf("PodMonitor endpoint %v, want port metrics, path /metrics, scheme http", endpoint)
+	}
+	return pm
+}
+
+// podMetricsEndpoint is a PodMonitor's one endpoint.
+func podMetricsEndpoint(t *testing.T, pm *unstructured.Unstructured) map[string]any {
+	t.Helper()
+	endpoints, _, _ := unstructured.NestedSlice(pm.Object, "spec", "podMetricsEndpoints")
+	if len(endpoints) != 1 {
+		t.Fatalf("PodMonitor endpoints %v, want one", endpoints)
+	}
+	return endpoints[0].(map[string]any)
 }
 
 // TestHelmInstall installs the chart into a real API server with the helm CLI,
@@ -478,12 +558,19 @@ func TestHelmInstall(t *testing.T) {
 	})
 
 	// The chart's other shapes install beside it: no CRD (it exists), and
-	// every setting changed. A stand-in ServiceMonitor CRD takes the place of
-	// the Prometheus Operator's.
-	if _, err := c.kubectl(t, nil, "apply", "--server-side", "-f", repoPath("test", "packaging", "testdata", "servicemonitor-crd.yaml")); err != nil {
+	// every setting changed. Stand-in ServiceMonitor and PodMonitor CRDs take
+	// the place of the Prometheus Operator's, and full-values puts the
+	// PodMonitor in namespace monitoring.
+	for _, crd := range []string{"servicemonitor-crd.yaml", "podmonitor-crd.yaml"} {
+		if _, err := c.kubectl(t, nil, "apply", "--server-side", "-f", repoPath("test", "packaging", "testdata", crd)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.kubectl(t, nil, "create", "namespace", "monitoring"); err != nil {
 		t.Fatal(err)
 	}
 	c.waitEstablished(t, "servicemonitors.monitoring.coreos.com")
+	c.waitEstablished(t, "podmonitors.monitoring.coreos.com")
 	for _, values := range []string{"minimal-values.yaml", "full-values.yaml"} {
 		t.Run(values, func(t *testing.T) {
 			release := strings.TrimSuffix(values, "-values.yaml")
