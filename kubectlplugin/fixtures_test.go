@@ -108,6 +108,14 @@ type hookConfig struct {
 	authHeader string
 	tokens     string // --tokens
 	claim      string
+	authMode   string       // --auth-mode; "" leaves the flag out (header)
+	oauth      *oauthConfig // the --oauth-* flags, with authMode oauth or both
+}
+
+// oauthConfig is what a hook server pod checks in access tokens.
+type oauthConfig struct {
+	issuer, audience, clientID, scope string
+	caPEM                             []byte // trusted for the signing keys; mounted from the auth Secret's okta-ca.crt
 }
 
 func testHookPod(name string, ready bool, created time.Time, cfg hookConfig) *corev1.Pod {
@@ -139,6 +147,16 @@ func testHookPod(name string, ready bool, created time.Time, cfg hookConfig) *co
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{
 			Type: corev1.PodReady, Status: map[bool]corev1.ConditionStatus{true: corev1.ConditionTrue, false: corev1.ConditionFalse}[ready],
 		}}},
+	}
+	if cfg.authMode != "" {
+		pod.Spec.Containers[0].Args = append(pod.Spec.Containers[0].Args, "--auth-mode="+cfg.authMode)
+	}
+	if o := cfg.oauth; o != nil {
+		pod.Spec.Containers[0].Args = append(pod.Spec.Containers[0].Args,
+			"--oauth-issuer="+o.issuer, "--oauth-audience="+o.audience, "--oauth-client-id="+o.clientID, "--oauth-scope="+o.scope)
+		if o.caPEM != nil {
+			pod.Spec.Containers[0].Args = append(pod.Spec.Containers[0].Args, "--oauth-jwks-ca-file=/etc/tokenhook/auth/okta-ca.crt")
+		}
 	}
 	if cfg.tls {
 		pod.Spec.Containers[0].Args = append(pod.Spec.Containers[0].Args,

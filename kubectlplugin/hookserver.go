@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"path"
 	"sort"
 	"strings"
 
@@ -34,6 +35,10 @@ const (
 	portHTTP          = "http"
 	defaultAuthHeader = "Authorization"
 	caKey             = "ca.crt" // cert-manager's CA key in a kubernetes.io/tls Secret
+	// The hook server's --auth-mode values (cmd/hookserver).
+	authModeHeader = "header"
+	authModeOAuth  = "oauth"
+	authModeBoth   = "both"
 )
 
 func hookServerName(name string) string { return name + hookServerSuffix }
@@ -136,6 +141,19 @@ type podHook struct {
 	tokens     []protocol.Token // the tokens the claim goes to
 	authSecret string           // the Secret mounted as the accepted secrets
 	tlsSecret  string           // the Secret mounted as the certificate; "" without TLS
+	// authMode is the pod's --auth-mode: header (also when absent), oauth or
+	// both; with oauth or both, oauth is what the pod checks in tokens.
+	authMode string
+	oauth    podOAuth
+}
+
+// podOAuth is what a hook server pod checks in Okta's access tokens (its
+// --oauth-* flags), and the CA it trusts for the signing keys.
+type podOAuth struct {
+	issuer, clientID, scope string
+	// caKey is the auth Secret key mounted as --oauth-jwks-ca-file: the
+	// manager's CA for Okta; "" when the pod trusts the system's only.
+	caKey string
 }
 
 // hookOf reads how pod serves th's hook.
@@ -178,6 +196,11 @@ func hookOf(th *v1.TokenHook, pod *corev1.Pod) (*podHook, error) {
 		return nil, fmt.Errorf("pod %s/%s: tokens: %w", pod.Namespace, pod.Name, err)
 	}
 	h.authSecret = firstOf(secretVolume(pod, authVolume), th.Name+authSecretSuffix)
+	h.authMode = firstOf(args["auth-mode"], authModeHeader)
+	h.oauth = podOAuth{issuer: args["oauth-issuer"], clientID: args["oauth-client-id"], scope: args["oauth-scope"]}
+	if f := args["oauth-jwks-ca-file"]; f != "" {
+		h.oauth.caKey = path.Base(f)
+	}
 	if h.tls {
 		var specTLS string
 		if th.Spec.HookServer.TLS != nil {

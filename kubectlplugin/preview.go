@@ -20,7 +20,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 
 	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
@@ -74,7 +73,10 @@ type PreviewResult struct {
 	Claim       string           `json:"claim"`
 	ClaimTokens []protocol.Token `json:"claimTokens"`
 	// TLS says how the hook server's certificate was checked.
-	TLS     string  `json:"tls"`
+	TLS string `json:"tls"`
+	// Auth says how the call was authenticated (where the credential came
+	// from; never the credential).
+	Auth    string  `json:"auth"`
 	Outcome Outcome `json:"outcome"`
 	// Claims are the claims each minted token gets, by token (empty: none).
 	Claims map[protocol.Token]map[string]any `json:"claims"`
@@ -89,9 +91,11 @@ type PreviewResult struct {
 const hookCallTimeout = 15 * time.Second
 
 // Preview posts a synthetic token hook event for req.Login, as Okta would send
-// it, to a ready pod of the TokenHook's hook server, with the auth secret the
-// pods accept, and returns the answer. The auth secret never leaves this
-// function, not even in an error; the login is only in the event and the result.
+// it, to a ready pod of the TokenHook's hook server, authenticated as the pod
+// accepts (the header secret, or with OAuth hook auth an access token got as
+// Okta gets it: see auth.go), and returns the answer. The secret and the token
+// never leave this function, not even in an error; the login is only in the
+// event and the result.
 func Preview(ctx context.Context, env *Env, req PreviewRequest) (*PreviewResult, error) {
 	switch {
 	case req.Login == "":
@@ -119,11 +123,12 @@ func Preview(ctx context.Context, env *Env, req PreviewRequest) (*PreviewResult,
 	if err != nil {
 		return nil, err
 	}
-	secrets, err := authSecrets(ctx, env, th, hook)
+	tlsConfig, tlsNote, err := hookTLS(ctx, env, th, hook, req)
 	if err != nil {
 		return nil, err
 	}
-	tlsConfig, tlsNote, err := hookTLS(ctx, env, th, hook, req)
+	// After the TLS check, which needs no network: a token request goes to Okta.
+	cred, err := hookCredentials(ctx, env, th, hook)
 	if err != nil {
 		return nil, err
 	}
@@ -147,14 +152,14 @@ func Preview(ctx context.Context, env *Env, req PreviewRequest) (*PreviewResult,
 
 	var status int
 	var answer []byte
-	for i, secret := range secrets {
-		status, answer, err = postEvent(ctx, transport, u.String(), hook.authHeader, secret, body)
+	for i, value := range cred.values {
+		status, answer, err = postEvent(ctx, transport, u.String(), cred.header, value, body)
 		if err != nil {
 			return nil, callError(podName, hook, err)
 		}
 		// The pods may not have the newest secret yet (a rotation under way,
 		// or kubelet still refreshing the mounted files): try the other one.
-		if status != http.StatusUnauthorized || i == len(secrets)-1 {
+		if status != http.StatusUnauthorized || i == len(cred.values)-1 {
 			break
 		}
 	}
@@ -167,15 +172,16 @@ func Preview(ctx context.Context, env *Env, req PreviewRequest) (*PreviewResult,
 		Claim:       hook.claim,
 		ClaimTokens: hook.tokens,
 		TLS:         tlsNote,
+		Auth:        cred.note,
 	}
-	if err := res.read(status, answer, hook); err != nil {
+	if err := res.read(status, answer, hook, cred); err != nil {
 		return nil, err
 	}
 	return res, nil
 }
 
 // read fills in the outcome and claims from the hook server's answer.
-func (res *PreviewResult) read(status int, answer []byte, hook *podHook) error {
+func (res *PreviewResult) read(status int, answer []byte, hook *podHook, cred *hookCredential) error {
 	res.Claims = map[protocol.Token]map[string]any{}
 	for _, t := range res.Tokens {
 		res.Claims[t] = map[string]any{}
@@ -210,9 +216,12 @@ func (res *PreviewResult) read(status int, answer []byte, hook *podHook) error {
 		}
 		return nil
 	case http.StatusUnauthorized:
-		return fmt.Errorf("hook server pod %s refused the auth secret of Secret %s/%s in header %s (%s); "+
+		if hook.authMode == authModeOAuth {
+			return fmt.Errorf("hook server pod %s refused %s (%s)", res.Pod, cred.refused, errorSummary(answer))
+		}
+		return fmt.Errorf("hook server pod %s refused %s (%s); "+
 			"if the secret is being rotated, the pod may not have the new one yet: try again in a minute",
-			res.Pod, hook.pod.Namespace, hook.authSecret, hook.authHeader, errorSummary(answer))
+			res.Pod, cred.refused, errorSummary(answer))
 	case http.StatusServiceUnavailable:
 		return fmt.Errorf("hook server pod %s is not ready to answer: %s", res.Pod, errorSummary(answer))
 	}
@@ -269,31 +278,6 @@ func errorSummary(body []byte) string {
 		return e.Code + ": " + e.Summary
 	}
 	return e.Summary
-}
-
-// authSecrets are the values the pod accepts, from the Secret it mounts:
-// "current" first, then "previous" when it differs.
-func authSecrets(ctx context.Context, env *Env, th *v1.TokenHook, hook *podHook) ([]string, error) {
-	sec := &corev1.Secret{}
-	key := types.NamespacedName{Namespace: th.Namespace, Name: hook.authSecret}
-	if err := env.Client.Get(ctx, key, sec); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("TokenHook %s/%s: auth Secret %s not found", th.Namespace, th.Name, key)
-		}
-		return nil, fmt.Errorf("get auth Secret %s: %w", key, err)
-	}
-	var values []string
-	for _, k := range []string{authKeyCurrent, authKeyPrevious} {
-		for _, line := range strings.Split(string(sec.Data[k]), "\n") {
-			if v := strings.TrimSpace(line); v != "" && !slices.Contains(values, v) {
-				values = append(values, v)
-			}
-		}
-	}
-	if len(values) == 0 {
-		return nil, fmt.Errorf("auth Secret %s holds no secret in keys %q and %q", key, authKeyCurrent, authKeyPrevious)
-	}
-	return values, nil
 }
 
 // hookTLS is the TLS client configuration for the hook server, and a note on
@@ -430,6 +414,7 @@ func WritePreview(w io.Writer, res *PreviewResult, output string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "TokenHook %s, hook server pod %s, login %s\n", res.TokenHook, res.Pod, res.Login)
 	fmt.Fprintf(&b, "TLS: %s\n", res.TLS)
+	fmt.Fprintf(&b, "Auth: %s\n", res.Auth)
 	switch res.Outcome {
 	case OutcomeDenied:
 		summary := ""

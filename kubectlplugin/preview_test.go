@@ -81,7 +81,7 @@ func startHookServer(t *testing.T, cfg hookConfig, deny bool, hosts ...string) *
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	srv, err := hookserver.New(hookserver.Options{
+	opts := hookserver.Options{
 		Path:            "/tokenHook",
 		PatientsFile:    write("patients.csv", []byte(patientsCSV)),
 		AuthHeader:      cfg.authHeader,
@@ -92,7 +92,15 @@ func startHookServer(t *testing.T, cfg hookConfig, deny bool, hosts ...string) *
 		TLSCertFile:     write("tls.crt", cert.CertPEM),
 		TLSKeyFile:      write("tls.key", cert.KeyPEM),
 		Logger:          slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+		AuthMode:        hookserver.AuthMode(cfg.authMode),
+	}
+	if o := cfg.oauth; o != nil {
+		opts.OAuth = hookserver.OAuthOptions{Issuer: o.issuer, Audience: o.audience, ClientID: o.clientID, Scope: o.scope}
+		if o.caPEM != nil {
+			opts.OAuth.JWKSCAFile = write("okta-ca.crt", o.caPEM)
+		}
+	}
+	srv, err := hookserver.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,6 +163,11 @@ var (
 	bothDeny  = hookConfig{tls: true, authHeader: "X-Okta-Secret", tokens: "id,access", claim: "pid"}
 	tlsVerify = "TLS: certificate verified for patients-hookserver.clinic.svc against tls.crt of Secret clinic/hook-tls\n"
 )
+
+// headerAuth is the Auth line of a call with the auth Secret's header secret.
+func headerAuth(header string) string {
+	return "Auth: the header secret of Secret clinic/patients-hookserver-auth in " + header + "\n"
+}
 
 // world is a fake cluster with the TokenHook, its Deployment, pods and
 // Secrets, and a real hook server behind the dialer.
@@ -233,32 +246,32 @@ func TestPreview(t *testing.T) {
 			reason: "A patient's ID token gets the patient ID; the access token, which the hook does not patch, gets nothing.",
 			world:  newWorld(plain, idOnly),
 			args:   []string{"--login", "ada@example.com"},
-			want:   header + "ada@example.com\n" + tlsVerify + "ID token:      patientID: \"P-1001\"\naccess token:  no claim\n",
+			want:   header + "ada@example.com\n" + tlsVerify + headerAuth("Authorization") + "ID token:      patientID: \"P-1001\"\naccess token:  no claim\n",
 		},
 		"PatientBothTokens": {
 			reason: "With both tokens configured, both get the claim; the pod's --auth-header and --claim are used.",
 			world:  newWorld(deny, bothDeny),
 			args:   []string{"--login", "grace@example.com", "--token", "both"},
-			want:   header + "grace@example.com\n" + tlsVerify + "ID token:      pid: \"P\\\"\\u003c\\u0026\\u003e\"\naccess token:  pid: \"P\\\"\\u003c\\u0026\\u003e\"\n",
+			want:   header + "grace@example.com\n" + tlsVerify + headerAuth("X-Okta-Secret") + "ID token:      pid: \"P\\\"\\u003c\\u0026\\u003e\"\naccess token:  pid: \"P\\\"\\u003c\\u0026\\u003e\"\n",
 		},
 		"NotPatient": {
 			reason: "Someone not in the patient list gets no claim.",
 			world:  newWorld(plain, idOnly),
 			args:   []string{"--login", "eve@example.com"},
-			want:   header + "eve@example.com\n" + tlsVerify + "no claim: not a patient\n",
+			want:   header + "eve@example.com\n" + tlsVerify + headerAuth("Authorization") + "no claim: not a patient\n",
 		},
 		"NoTokenToPatch": {
 			reason: "A patient whose call mints none of the tokens the hook patches gets no claim, and is told why.",
 			world:  newWorld(plain, idOnly),
 			args:   []string{"--login", "ada@example.com", "--token", "access"},
-			want: header + "ada@example.com\n" + tlsVerify +
+			want: header + "ada@example.com\n" + tlsVerify + headerAuth("Authorization") +
 				"no claim: the hook server adds patientID to the ID token only, and this login mints the access token (see --token)\n",
 		},
 		"Denied": {
 			reason: "In deny mode, a non-patient gets the error object, and no token.",
 			world:  newWorld(deny, bothDeny),
 			args:   []string{"--login", "eve@example.com"},
-			want: header + "eve@example.com\n" + tlsVerify +
+			want: header + "eve@example.com\n" + tlsVerify + headerAuth("X-Okta-Secret") +
 				"denied: Okta issues no token; the client gets error_description \"This user is not authorized for this application.\"\n",
 		},
 		"CAFromSecret": {
@@ -268,7 +281,7 @@ func TestPreview(t *testing.T) {
 			}),
 			args: []string{"--login", "ada@example.com", "--token", "id"},
 			want: header + "ada@example.com\n" +
-				"TLS: certificate verified for patients-hookserver.clinic.svc against ca.crt of Secret clinic/hook-tls\n" +
+				"TLS: certificate verified for patients-hookserver.clinic.svc against ca.crt of Secret clinic/hook-tls\n" + headerAuth("Authorization") +
 				"ID token:  patientID: \"P-1001\"\n",
 		},
 		"ExternalURLHost": {
@@ -276,7 +289,7 @@ func TestPreview(t *testing.T) {
 			world:  newWorld(passthrough, idOnly),
 			args:   []string{"--login", "ada@example.com", "--token", "id"},
 			want: header + "ada@example.com\n" +
-				"TLS: certificate verified for hooks.example.com (the external URL's host: the certificate does not hold patients-hookserver.clinic.svc) against tls.crt of Secret clinic/hook-tls\n" +
+				"TLS: certificate verified for hooks.example.com (the external URL's host: the certificate does not hold patients-hookserver.clinic.svc) against tls.crt of Secret clinic/hook-tls\n" + headerAuth("Authorization") +
 				"ID token:  patientID: \"P-1001\"\n",
 		},
 		"Rotation": {
@@ -285,7 +298,7 @@ func TestPreview(t *testing.T) {
 				w.secrets["patients-hookserver-auth"] = map[string]string{"current": "Bearer the-new-one", "previous": hookSecret}
 			}),
 			args: []string{"--login", "ada@example.com", "--token", "id"},
-			want: header + "ada@example.com\n" + tlsVerify + "ID token:  patientID: \"P-1001\"\n",
+			want: header + "ada@example.com\n" + tlsVerify + headerAuth("Authorization") + "ID token:  patientID: \"P-1001\"\n",
 		},
 	}
 	for name, tc := range cases {
@@ -342,6 +355,7 @@ func TestPreviewJSON(t *testing.T) {
 		Claim:       "patientID",
 		ClaimTokens: []protocol.Token{protocol.IDToken},
 		TLS:         "certificate verified for patients-hookserver.clinic.svc against tls.crt of Secret clinic/hook-tls",
+		Auth:        "the header secret of Secret clinic/patients-hookserver-auth in Authorization",
 		Outcome:     OutcomePatient,
 		Claims:      map[protocol.Token]map[string]any{protocol.IDToken: {"patientID": "P-1001"}, protocol.AccessToken: {}},
 		Commands:    []protocol.Command{protocol.AddClaim(protocol.IDToken, "patientID", "P-1001")},

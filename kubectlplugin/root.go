@@ -150,11 +150,23 @@ func newCmdPreview(streams genericiooptions.IOStreams, c common) *cobra.Command 
 		Long: `Show the claims each token of a login would get, as computed by the TokenHook's
 running hook server: a ready hook server pod is port-forwarded to, and sent a
 synthetic token hook event (com.okta.oauth2.tokens.transform) for the login,
-with the auth secret the pods accept, exactly as Okta calls it. Nothing is
+authenticated as the pods accept it, exactly as Okta calls it. Nothing is
 changed, in the cluster or in Okta, and the hook server does not log the login.
 
-It needs get on the TokenHook, its Deployment and Secrets (the auth Secret and,
-with TLS, the certificate Secret), list on pods, and create on pods/portforward.
+With header hook auth (and while a TokenHook switches between header and OAuth
+hook auth) the call carries the auth Secret's header secret. With OAuth hook
+auth (spec.hookAuth.type OAuth, pods in --auth-mode=oauth), the plugin gets an
+access token as Okta does: the client credentials grant at the TokenHook's
+<issuer>/v1/token as spec.hookAuth.oauth.clientID, with the client secret of
+clientSecretPost.secretRef and the scope; so this machine must reach that token
+endpoint. It trusts the system's CAs and the CA the pods trust for Okta (the
+auth Secret's okta-ca.crt). OAuth without clientSecretPost (private_key_jwt,
+whose key only Okta holds) cannot be previewed. Neither the secret nor the
+token is printed.
+
+It needs get on the TokenHook, its Deployment and Secrets (the auth Secret,
+with TLS the certificate Secret, and with OAuth the client secret's Secret),
+list on pods, and create on pods/portforward.
 
 With TLS, the hook server's certificate is verified for the Service's name
 <name>-hookserver.<namespace>.svc (or --hook-server-name) against the ca.crt of
