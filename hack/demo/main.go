@@ -4,6 +4,11 @@
 // config/samples/, logs in as a patient and as a visitor, and prints the two
 // ID tokens side by side with the patientID claim highlighted.
 //
+// With -oauth, Okta authenticates its hook calls with OAuth 2.0 access tokens
+// instead of a header secret: the simulated org gets a service app, its
+// scope and a policy rule for it, and config/samples/tokenhook_oauth.yaml is
+// applied in place of the header sample.
+//
 // With OKTA_ORG_URL and OKTA_API_TOKEN set, the operator registers the hook
 // in that real Okta org instead (see -help).
 package main
@@ -43,29 +48,46 @@ const (
 func main() {
 	keep := flag.Bool("keep", false, "keep everything running after the logins, and print a kubeconfig to explore with kubectl")
 	verbose := flag.Bool("v", false, "show the operator's and the hook server's logs")
+	oauth := flag.Bool("oauth", false, "OAuth 2.0 hook auth: apply config/samples/tokenhook_oauth.yaml, so that Okta calls the hook with an access token it gets as a service app, not with a header secret")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, `Usage: go run ./hack/demo [-keep] [-v]
+		fmt.Fprintf(os.Stderr, `Usage: go run ./hack/demo [-keep] [-v] [-oauth]
 
 Runs the tokenhook scenario locally against the Okta simulator.
+
+With -oauth, the hook calls are authenticated with OAuth 2.0 (spec.hookAuth.type
+OAuth): the simulated org gets the scope tokenhook.call, a service app with the
+client credentials grant (client_secret_post) and a policy rule granting it the
+scope; the app's client secret goes in a Secret; config/samples/tokenhook_oauth.yaml
+is applied in place of the header sample. The demo then shows that the hook
+server let the logins' hook calls in by their access tokens.
 
 To register against a real Okta org instead, set OKTA_ORG_URL and OKTA_API_TOKEN,
 and TOKENHOOK_EXTERNAL_URL to a public https URL that forwards to this machine's
 hook ingress (printed at start). The sample TokenHook then links the "Default
 Policy Rule" of the "default" authorization server in that org; deleting it
-(Ctrl-C with -keep, or at the end) removes the hook again.
+(Ctrl-C with -keep, or at the end) removes the hook again. With -oauth, first
+create in that org what config/samples/tokenhook_oauth.yaml lists (the scope,
+an API Services app with a client secret and client_secret_post, a policy rule
+granting it the scope) and set:
+  TOKENHOOK_OAUTH_CLIENT_ID      the app's client ID (required)
+  TOKENHOOK_OAUTH_CLIENT_SECRET  its client secret (required; it goes only into
+                                 a Secret of the local control plane, and Okta)
+  TOKENHOOK_OAUTH_SCOPE          the scope (default tokenhook.call)
+  TOKENHOOK_OAUTH_AUDIENCE       the authorization server's audience (default
+                                 api://default)
 
 Flags:
 `)
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if err := run(*keep, *verbose); err != nil {
+	if err := run(*keep, *verbose, *oauth); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(keep, verbose bool) error {
+func run(keep, verbose, oauth bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	opts := localstack.Options{
@@ -81,6 +103,13 @@ func run(keep, verbose bool) error {
 	real := opts.OktaOrgURL != ""
 	if real && os.Getenv("TOKENHOOK_EXTERNAL_URL") == "" {
 		return fmt.Errorf("with a real Okta org, set TOKENHOOK_EXTERNAL_URL: Okta must reach the hook over public https")
+	}
+	var caller localstack.OAuthCaller
+	if real && oauth {
+		var err error
+		if caller, err = oauthCallerFromEnv(os.Getenv); err != nil {
+			return err
+		}
 	}
 	start := time.Now()
 	stack, err := localstack.Start(ctx, opts)
@@ -105,13 +134,25 @@ func run(keep, verbose bool) error {
 		if err := allowRefreshTokens(stack.Sim); err != nil {
 			return err
 		}
+		if oauth {
+			step("setting the simulated org up for OAuth hook auth: scope tokenhook.call, a service app with the client credentials grant (client_secret_post), a policy rule granting it the scope")
+			if caller, err = stack.AddOAuthCaller(oktasim.DefaultAuthServerID); err != nil {
+				return err
+			}
+		}
 	}
 
-	step("applying config/samples/ in namespace " + namespace)
 	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
 		return err
 	}
-	th, err := stack.ApplySamples(ctx, namespace)
+	var th *v1.TokenHook
+	if oauth {
+		step("applying config/samples/ with tokenhook_oauth.yaml in place of the header sample (client ID " + caller.ClientID + ", its client secret in a Secret) in namespace " + namespace)
+		th, err = stack.ApplyOAuthSamples(ctx, namespace, caller)
+	} else {
+		step("applying config/samples/ in namespace " + namespace)
+		th, err = stack.ApplySamples(ctx, namespace)
+	}
 	if err != nil {
 		return err
 	}
@@ -127,8 +168,18 @@ func run(keep, verbose bool) error {
 	}
 	step(fmt.Sprintf("Ready in %s: inline hook %s, policy rule %s, %d patients, %d hook server replicas",
 		time.Since(start).Round(time.Second), got.Status.InlineHookID, got.Status.RuleID, got.Status.Patients, got.Status.ReadyReplicas))
+	step("hook auth: " + hookAuthSummary(stack.Sim, got))
+	authBefore, err := stack.HookAuthCalls(ctx, namespace, got.Name)
+	if err != nil {
+		return err
+	}
+	if real {
+		// No logins here: Okta's own call (HookReachable) went the same way.
+		step("hook calls the hook server let in so far: " + authCallsText(authBefore, nil))
+	}
 
 	if !real {
+		hookCallsBefore := len(stack.Sim.HookCalls())
 		step("logging in as a patient and as a visitor (password grant, tokens verified with the org's JWKS)")
 		a, err := stack.LoginOffline(ctx, "default", clientID, patient, password)
 		if err != nil {
@@ -154,6 +205,20 @@ func run(keep, verbose bool) error {
 			return fmt.Errorf("after the refresh, %s = %v, want %v", got.Spec.Claim.Name, r.IDToken[got.Spec.Claim.Name], a.IDToken[got.Spec.Claim.Name])
 		}
 		step(fmt.Sprintf("refreshed ID token of %s still carries %s: %v", patient, got.Spec.Claim.Name, r.IDToken[got.Spec.Claim.Name]))
+
+		authAfter, err := stack.HookAuthCalls(ctx, namespace, got.Name)
+		if err != nil {
+			return err
+		}
+		step("hook calls of the three logins, as the hook server let them in (tokenhook_hook_authenticated_calls_total): " + authCallsText(authAfter, authBefore))
+		if err := checkAuthCalls(oauth, authAfter, authBefore, 3); err != nil {
+			return err
+		}
+		if oauth {
+			calls, fetched := hookCallsSince(stack.Sim, got.Status.InlineHookID, hookCallsBefore)
+			step(fmt.Sprintf("the simulator's log: Okta made %d hook calls over the OAUTH channel; %d of them first got a new access token at the token endpoint, the others reused the one Okta had",
+				calls, fetched))
+		}
 	}
 
 	// The hook servers ran here as local processes (internal/podrunner),
@@ -213,6 +278,104 @@ func allowRefreshTokens(sim *oktasim.Sim) error {
 		r.Conditions.GrantTypes = append(r.Conditions.GrantTypes, oktasim.GrantRefreshToken)
 	})
 	return err
+}
+
+// oauthCallerFromEnv is the service app of a real org, for -oauth.
+func oauthCallerFromEnv(getenv func(string) string) (localstack.OAuthCaller, error) {
+	c := localstack.OAuthCaller{
+		ClientID:     strings.TrimSpace(getenv("TOKENHOOK_OAUTH_CLIENT_ID")),
+		ClientSecret: strings.TrimSpace(getenv("TOKENHOOK_OAUTH_CLIENT_SECRET")),
+		Scope:        strings.TrimSpace(getenv("TOKENHOOK_OAUTH_SCOPE")),
+		Audience:     strings.TrimSpace(getenv("TOKENHOOK_OAUTH_AUDIENCE")),
+	}
+	var missing []string
+	if c.ClientID == "" {
+		missing = append(missing, "TOKENHOOK_OAUTH_CLIENT_ID")
+	}
+	if c.ClientSecret == "" {
+		missing = append(missing, "TOKENHOOK_OAUTH_CLIENT_SECRET")
+	}
+	if len(missing) > 0 {
+		return c, fmt.Errorf("with a real Okta org, -oauth needs %s: the client ID and client secret of an API Services app "+
+			"(client credentials, client_secret_post) that a policy rule grants the scope (see config/samples/tokenhook_oauth.yaml and -help)",
+			strings.Join(missing, " and "))
+	}
+	return c, nil
+}
+
+// hookAuthSummary says how Okta authenticates the TokenHook's hook calls,
+// and, with the simulator, the channel Okta's inline hook has.
+func hookAuthSummary(sim *oktasim.Sim, th *v1.TokenHook) string {
+	var b strings.Builder
+	if o := th.Spec.HookAuth.OAuth; th.Spec.HookAuth.Type == v1.HookAuthOAuth && o != nil {
+		fmt.Fprintf(&b, "OAuth (spec.hookAuth): client %s, scope %s, audience %s, token URL %s", o.ClientID, o.Scope, o.Audience, th.Spec.OAuthTokenURL())
+		if o.ClientSecretPost != nil {
+			fmt.Fprintf(&b, ", client_secret_post with Secret %s", o.ClientSecretPost.SecretRef.Name)
+		}
+	} else {
+		fmt.Fprintf(&b, "Header (spec.hookAuth): a shared secret in the %s header", th.Spec.AuthHeader)
+	}
+	if sim != nil {
+		if h, err := sim.Hook(th.Status.InlineHookID); err == nil {
+			fmt.Fprintf(&b, "; Okta's inline hook has channel %s", h.Channel.Type)
+			if h.Channel.OAuth != nil {
+				fmt.Fprintf(&b, " (authType %s)", h.Channel.OAuth.AuthType)
+			}
+		}
+	}
+	return b.String()
+}
+
+// authCallsText shows calls let in by method, as increments since before
+// when before is not nil.
+func authCallsText(after, before map[string]float64) string {
+	methods := []string{"oauth", "header"}
+	for m := range after {
+		if !slices.Contains(methods, m) {
+			methods = append(methods, m)
+		}
+	}
+	parts := make([]string, 0, len(methods))
+	for _, m := range methods {
+		if before == nil {
+			parts = append(parts, fmt.Sprintf("%s %g", m, after[m]))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s +%g", m, after[m]-before[m]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// checkAuthCalls checks that at least n calls came in the way the demo set
+// up (oauth, or header), and none the other way.
+func checkAuthCalls(oauth bool, after, before map[string]float64, n int) error {
+	want, other := "header", "oauth"
+	if oauth {
+		want, other = other, want
+	}
+	if got := after[want] - before[want]; got < float64(n) {
+		return fmt.Errorf("unexpected: the hook server let in %g calls by %s for %d hook calls", got, want, n)
+	}
+	if got := after[other] - before[other]; got > 0 {
+		return fmt.Errorf("unexpected: the hook server let in %g calls by %s; the demo set up %s", got, other, want)
+	}
+	return nil
+}
+
+// hookCallsSince counts the simulator's calls of hook from the since'th on,
+// and those for which Okta got a new access token first.
+func hookCallsSince(sim *oktasim.Sim, hookID string, since int) (calls, fetched int) {
+	all := sim.HookCalls()
+	for _, c := range all[min(since, len(all)):] {
+		if c.HookID != hookID {
+			continue
+		}
+		calls++
+		if c.TokenFetched {
+			fetched++
+		}
+	}
+	return calls, fetched
 }
 
 // cleanUp deletes the TokenHook so the operator removes the hook from Okta.

@@ -77,6 +77,7 @@ type Stack struct {
 	Kubeconfig []byte
 
 	opts    Options
+	oktaCA  []byte // the simulator's CA; nil with a real org
 	env     *envtest.Environment
 	simSrv  *oktasim.Server
 	runner  *podrunner.Runner
@@ -147,7 +148,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		if s.simSrv, err = s.Sim.StartTLS(); err != nil {
 			return nil, err
 		}
-		s.OrgURL, s.OktaHTTPClient = s.simSrv.URL, s.simSrv.Client
+		s.OrgURL, s.OktaHTTPClient, s.oktaCA = s.simSrv.URL, s.simSrv.Client, s.simSrv.CACertPEM
 	}
 
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -227,6 +228,9 @@ func (s *Stack) startOperator(ctx context.Context) error {
 		DriftInterval:   s.opts.DriftInterval,
 		RotationGrace:   5 * time.Second,
 		OktaHTTPClient:  s.OktaHTTPClient,
+		// As the manager's --okta-ca-file: with OAuth hook auth, the hook
+		// server pods fetch the simulator's signing keys trusting it.
+		OktaCABundle: s.oktaCA,
 	})
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return err
