@@ -216,8 +216,11 @@ func run(keep, verbose, oauth bool) error {
 		}
 		if oauth {
 			calls, fetched := hookCallsSince(stack.Sim, got.Status.InlineHookID, hookCallsBefore)
-			step(fmt.Sprintf("the simulator's log: Okta made %d hook calls over the OAUTH channel; %d of them first got a new access token at the token endpoint, the others reused the one Okta had",
-				calls, fetched))
+			how := "all with the access token it had got at the token endpoint before (it reuses one until it expires)"
+			if fetched > 0 {
+				how = fmt.Sprintf("for %d of them it first got a new access token at the token endpoint, and reused it for the others", fetched)
+			}
+			step(fmt.Sprintf("the simulator's log: Okta made %d hook calls over the OAUTH channel, %s", calls, how))
 		}
 	}
 
