@@ -8,9 +8,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -263,12 +265,94 @@ func TestPatientLoginEndToEnd(t *testing.T) {
 			t.Errorf("after delete, a patient still gets patientID %v", v)
 		}
 	})
+	// As make demo -oauth sets it up: the org gets a service app, its scope
+	// and a rule granting it, and the OAuth sample is applied (in a new
+	// namespace; the header TokenHook above has let go of the rule).
+	var oauthStatus []byte
+	t.Run("with OAuth hook auth from the OAuth sample, the hook servers let Okta's calls in by access token only", func(t *testing.T) {
+		caller, err := stack.AddOAuthCaller("default")
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets["OAuth client secret"] = caller.ClientSecret
+		const oauthNS = ns + "-oauth"
+		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: oauthNS}}); err != nil {
+			t.Fatal(err)
+		}
+		oth, err := stack.ApplyOAuthSamples(ctx, oauthNS, caller)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := &v1.TokenHook{}
+		eventually(t, 2*time.Minute, func() error {
+			if err := k8s.Get(ctx, client.ObjectKeyFromObject(oth), got); err != nil {
+				return err
+			}
+			if !meta.IsStatusConditionTrue(got.Status.Conditions, v1.ConditionReady) || got.Status.ObservedGeneration != got.Generation {
+				return fmt.Errorf("OAuth TokenHook not Ready: %v", got.Status.Conditions)
+			}
+			return nil
+		})
+		if got.Spec.HookAuth.Type != v1.HookAuthOAuth || got.Spec.HookAuth.OAuth == nil || got.Spec.HookAuth.OAuth.ClientID != caller.ClientID {
+			t.Fatalf("the applied TokenHook's hookAuth is %+v, want OAuth as client %s", got.Spec.HookAuth, caller.ClientID)
+		}
+		hook, err := stack.Sim.Hook(got.Status.InlineHookID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hook.Channel.Type != "OAUTH" || hook.Channel.OAuth == nil || hook.Channel.OAuth.ClientID != caller.ClientID ||
+			hook.Channel.OAuth.TokenURL != stack.OrgURL+"/oauth2/default/v1/token" || hook.Channel.OAuth.Scope != "tokenhook.call" {
+			t.Fatalf("Okta's inline hook has channel %s %+v; want OAUTH as the caller at the default authorization server", hook.Channel.Type, hook.Channel.OAuth)
+		}
+		before, err := stack.HookAuthCalls(ctx, oauthNS, got.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := len(stack.Sim.HookCalls())
+		if v, ok := claimOf(patient); !ok || v != patientID {
+			t.Errorf("with OAuth hook auth, patientID = %v (present %v), want %s", v, ok, patientID)
+		}
+		if v, ok := claimOf(visitor); ok {
+			t.Errorf("with OAuth hook auth, a non-patient got patientID %v", v)
+		}
+		after, err := stack.HookAuthCalls(ctx, oauthNS, got.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := after["oauth"] - before["oauth"]; n < 2 {
+			t.Errorf("the hook servers let in %g calls by access token for the 2 logins", n)
+		}
+		if n := after["header"] - before["header"]; n != 0 {
+			t.Errorf("the hook servers let in %g calls by header secret", n)
+		}
+		for _, c := range stack.Sim.HookCalls()[calls:] {
+			if c.HookID == hook.ID && c.Outcome != oktasim.HookApplied && c.Outcome != oktasim.HookSkipped {
+				t.Errorf("Okta's hook call failed: %s %s", c.Outcome, c.Reason)
+			}
+		}
+		// The pods refuse the header secret, which they would have taken
+		// with header hook auth.
+		auth := &corev1.Secret{}
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: oauthNS, Name: got.Name + "-hookserver-auth"}, auth); err != nil {
+			t.Fatal(err)
+		}
+		if status := postWithSecret(t, stack, got.Spec.HookServer.ExternalURL, string(auth.Data["current"])); status != http.StatusUnauthorized {
+			t.Errorf("the OAuth hook servers answered %d to the header secret, want 401", status)
+		}
+		for k, v := range auth.Data {
+			secrets["OAuth hook auth Secret key "+k] = string(v)
+		}
+		if oauthStatus, err = json.Marshal(got.Status); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("no secret, login or patient ID in logs, events or status", func(t *testing.T) {
 		status, err := json.Marshal(statusBeforeDelete.Status)
 		if err != nil {
 			t.Fatal(err)
 		}
-		places := map[string]string{"the operator's and hook servers' logs": logs.String(), "TokenHook status": string(status)}
+		places := map[string]string{"the operator's and hook servers' logs": logs.String(), "TokenHook status": string(status), "OAuth TokenHook status": string(oauthStatus)}
 		events := &eventsv1.EventList{}
 		if err := k8s.List(ctx, events, client.InNamespace(ns)); err != nil {
 			t.Fatal(err)
@@ -328,6 +412,27 @@ func (l *testLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// postWithSecret posts a hook event through the ingress, as Okta's HTTP
+// channel would with secret in the Authorization header, and returns the status.
+func postWithSecret(t *testing.T, stack *localstack.Stack, url, secret string) int {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(stack.Ingress.CACertPEM)
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"eventType":"com.okta.oauth2.tokens.transform","data":{}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", secret)
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("post to the hook through the ingress: %v", err)
+	}
+	_ = res.Body.Close()
+	return res.StatusCode
 }
 
 // selfSignedCert is a certificate and key for the hook server's Service name,
