@@ -236,6 +236,9 @@ func run(keep, verbose, oauth bool) error {
 		if !real {
 			fmt.Printf("Okta simulator: %s (API token %s; users %s and %s, password %q, client %s)\n",
 				stack.OrgURL, stack.APIToken, patient, visitor, password, clientID)
+			if oauth {
+				fmt.Printf("Okta's hook calls authenticate as app %s (its client secret: Secret hook-caller in %s)\n", caller.ClientID, namespace)
+			}
 		}
 		fmt.Println("Ctrl-C stops it all.")
 		<-ctx.Done()
