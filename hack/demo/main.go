@@ -236,8 +236,8 @@ func run(keep, verbose, oauth bool) error {
 		if !real {
 			fmt.Printf("Okta simulator: %s (API token %s; users %s and %s, password %q, client %s)\n",
 				stack.OrgURL, stack.APIToken, patient, visitor, password, clientID)
-			if oauth {
-				fmt.Printf("Okta's hook calls authenticate as app %s (its client secret: Secret hook-caller in %s)\n", caller.ClientID, namespace)
+			if o := got.Spec.HookAuth.OAuth; o != nil && o.ClientSecretPost != nil {
+				fmt.Printf("Okta's hook calls authenticate as app %s (its client secret: Secret %s/%s)\n", o.ClientID, namespace, o.ClientSecretPost.SecretRef.Name)
 			}
 		}
 		fmt.Println("Ctrl-C stops it all.")
