@@ -95,7 +95,7 @@ bench-hook: ## Load benchmark of the hook server against a trivial server, on lo
 ##@ Demo
 
 .PHONY: demo
-demo: envtest ## The main job: the whole scenario on this machine (control plane, Okta simulator, operator, hook server). DEMO_ARGS=-keep keeps it running.
+demo: envtest ## The main job: the whole scenario on this machine (control plane, Okta simulator, operator, hook server). DEMO_ARGS=-keep keeps it running; DEMO_ARGS=-oauth authenticates the hook calls with OAuth 2.0.
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" go run ./hack/demo $(DEMO_ARGS)
 
 ##@ Build
