@@ -43,6 +43,7 @@ func main() {
 func run() error {
 	var (
 		metricsAddr, probeAddr, oktaCAFile string
+		pprofAddr                          string
 		leaderElectionNamespace            string
 		watchNamespaces                    string
 		leaderElect                        bool
@@ -52,6 +53,7 @@ func run() error {
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address of Go's /debug/pprof endpoints, for profiling; empty (the default) disables them.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one of several replicas acts.")
 	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
 		"Comma-separated namespaces whose TokenHooks (and Secrets, ConfigMaps, Deployments) the manager watches; empty for all. With a list, namespaced Roles suffice.")
@@ -100,6 +102,7 @@ func run() error {
 		Scheme:                  scheme,
 		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress:  probeAddr,
+		PprofBindAddress:        pprofAddr,
 		LeaderElection:          leaderElect,
 		LeaderElectionID:        "tokenhook-manager.tokenhook.io",
 		LeaderElectionNamespace: leaderElectionNamespace,
