@@ -39,6 +39,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
+	"github.com/tokenhook/tokenhook/controllers"
 	"github.com/tokenhook/tokenhook/internal/oktasim"
 	"github.com/tokenhook/tokenhook/internal/testenv"
 )
@@ -59,7 +60,7 @@ func main() {
 		budget      = flag.Int("okta-calls-per-minute", 300, "the manager's per-org call budget (--okta-calls-per-minute)")
 		drift       = flag.Duration("drift-interval", time.Minute, "the manager's --drift-interval (its default is 5m)")
 		steadyFor   = flag.Int("steady-periods", 2, "drift periods to hold steady state")
-		concurrency = flag.Int("max-concurrent-reconciles", 4, "the manager's --max-concurrent-reconciles")
+		concurrency = flag.Int("max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles, "the manager's --max-concurrent-reconciles")
 		busyShare   = flag.Float64("busy-org-share", 0.5, "share of the first org's rate limit that its other clients use (0: none)")
 	)
 	flag.StringVar(&profileDir, "profile-dir", "", "write CPU profiles of the manager and the API server, taken over the first 30 s of each round's creates, into this folder")
@@ -694,6 +695,14 @@ func startProfiles(ctx context.Context, restConfig *rest.Config, managerPprof st
 		}
 	}
 	go save(fmt.Sprintf("manager-%d.pprof", n), func() ([]byte, error) {
+		// The manager has only just been started.
+		for i := 0; i < 100; i++ {
+			if c, err := net.Dial("tcp", managerPprof); err == nil {
+				_ = c.Close()
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", managerPprof, seconds))
 		if err != nil {
 			return nil, err
