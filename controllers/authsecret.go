@@ -13,7 +13,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
@@ -318,8 +320,18 @@ func (r *TokenHookReconciler) reconcileAuthSecret(ctx context.Context, th *v1.To
 // as the values the Secret still has are the remembered ones.
 func (r *TokenHookReconciler) observeAuthSecret(ctx context.Context, th *v1.TokenHook) (*authSecretState, error) {
 	remembered, ok := r.authStates.recall(th.UID)
+	key := types.NamespacedName{Namespace: th.Namespace, Name: authSecretName(th)}
+	rv := r.cachedVersion(ctx, "Secret", key)
+	if rv == "" {
+		r.authSecretRead.forget(key)
+	}
+	// Unchanged since this process last applied it: it holds what the
+	// apply returned.
+	if s, fresh := r.authSecretRead.get(key, rv); fresh {
+		return &s, nil
+	}
 	sec := &corev1.Secret{}
-	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: th.Namespace, Name: authSecretName(th)}, sec)
+	err := r.APIReader.Get(ctx, key, sec)
 	switch {
 	case apierrors.IsNotFound(err) && ok:
 		logf.FromContext(ctx).Info("Putting back the lost hook server auth Secret as it was", "secret", authSecretName(th))
@@ -346,6 +358,14 @@ func (r *TokenHookReconciler) saveAuthSecret(ctx context.Context, th *v1.TokenHo
 	}
 	plan.secretUID = string(live.GetUID())
 	r.authStates.remember(th.UID, plan.next)
+	// A Secret the API server returned whole (not the cache's metadata after
+	// a skipped apply) is what the next reconcile would read.
+	if _, whole := live.Object["data"]; whole {
+		sec := &corev1.Secret{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, sec); err == nil {
+			r.authSecretRead.put(client.ObjectKeyFromObject(sec), sec.ResourceVersion, stateFromSecret(sec))
+		}
+	}
 	return nil
 }
 

@@ -97,7 +97,7 @@ func (r *TokenHookReconciler) reconcileAutoscaler(ctx context.Context, th *v1.To
 		return nil
 	}
 	hpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: th.Namespace, Name: hookServerName(th)}}
-	if err := r.Delete(ctx, hpa); client.IgnoreNotFound(err) != nil {
+	if err := r.deleteOwned(ctx, hpa); err != nil {
 		return fmt.Errorf("delete HorizontalPodAutoscaler %q: %w", hpa.Name, err)
 	}
 	return nil

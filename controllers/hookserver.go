@@ -60,7 +60,7 @@ func (r *TokenHookReconciler) reconcileHookServer(ctx context.Context, th *v1.To
 		}
 	} else {
 		pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: th.Namespace, Name: hookServerName(th)}}
-		if err := r.Delete(ctx, pdb); client.IgnoreNotFound(err) != nil {
+		if err := r.deleteOwned(ctx, pdb); err != nil {
 			return hookServerState{}, fmt.Errorf("delete PodDisruptionBudget %q: %w", pdb.Name, err)
 		}
 	}
@@ -104,9 +104,22 @@ func rolledOut(d *appsv1.Deployment) bool {
 		ptr.Deref(s.TerminatingReplicas, 0) == 0
 }
 
+// deleteOwned deletes an object the controller owns and watches, if the
+// cache holds it: most TokenHooks never had one, and a delete of nothing is
+// still a round trip. One created so recently that the cache has not seen
+// it is deleted by the reconcile its creation event triggers.
+func (r *TokenHookReconciler) deleteOwned(ctx context.Context, obj client.Object) error {
+	if err := r.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	return client.IgnoreNotFound(r.Delete(ctx, obj))
+}
+
 // apply server-side applies a whole object built by a pure builder: fields it
 // sets are ours and put back if changed; fields it leaves out are released.
-// It returns the object as the API server stored it.
+// It returns the object as the API server stored it, or, when the cache shows
+// it as the last apply of the same configuration left it (appliedMemo), the
+// cached object without a round trip.
 func (r *TokenHookReconciler) apply(ctx context.Context, obj client.Object) (*unstructured.Unstructured, error) {
 	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
@@ -117,8 +130,18 @@ func (r *TokenHookReconciler) apply(ctx context.Context, obj client.Object) (*un
 	unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
 	unstructured.RemoveNestedField(u, "spec", "template", "metadata", "creationTimestamp")
 	live := &unstructured.Unstructured{Object: u}
+	key := appliedKey{gvk: live.GroupVersionKind(), NamespacedName: client.ObjectKeyFromObject(live)}
+	sum, err := applySum(u)
+	if err != nil {
+		return nil, fmt.Errorf("fingerprint %T: %w", obj, err)
+	}
+	now := r.Clock.Now()
+	if cached, ok := r.cachedForSkip(ctx, key.gvk, key.NamespacedName); ok && r.applied.unchanged(key, sum, live, cached, now, r.DriftInterval) {
+		return toUnstructured(cached)
+	}
 	if err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(live), client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
 		return nil, err
 	}
+	r.applied.record(key, sum, live, now)
 	return live, nil
 }

@@ -105,8 +105,18 @@ func (c *oktaClients) orgLocked(orgURL string) *oktaOrg {
 // client for its org. A missing or malformed Secret is a specError.
 func (r *TokenHookReconciler) oktaClientFor(ctx context.Context, th *v1.TokenHook) (okta.Client, error) {
 	name := th.Spec.Okta.CredentialsSecretRef.Name
+	key := types.NamespacedName{Namespace: th.Namespace, Name: name}
+	rv := r.cachedVersion(ctx, "Secret", key)
+	if rv == "" {
+		r.credentialsRead.forget(key)
+	}
+	// The Secret is read only when the metadata cache shows a version other
+	// than the one last read; the config is the org's either way.
+	if cfg, ok := r.credentialsRead.get(key, rv); ok && cfg.OrgURL == th.Spec.Okta.OrgURL {
+		return r.okta.get(ctx, cfg)
+	}
 	sec := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: th.Namespace, Name: name}, sec); err != nil {
+	if err := r.APIReader.Get(ctx, key, sec); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, &specError{reason: v1.ReasonCredentialsInvalid,
 				msg: fmt.Sprintf("spec.okta.credentialsSecretRef: Secret %q not found", name)}
@@ -117,6 +127,7 @@ func (r *TokenHookReconciler) oktaClientFor(ctx context.Context, th *v1.TokenHoo
 	if err != nil {
 		return nil, err
 	}
+	r.credentialsRead.put(key, sec.ResourceVersion, cfg)
 	return r.okta.get(ctx, cfg)
 }
 

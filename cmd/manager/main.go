@@ -43,6 +43,7 @@ func main() {
 func run() error {
 	var (
 		metricsAddr, probeAddr, oktaCAFile string
+		pprofAddr                          string
 		leaderElectionNamespace            string
 		watchNamespaces                    string
 		leaderElect                        bool
@@ -52,6 +53,7 @@ func run() error {
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address of Go's /debug/pprof endpoints, for profiling; empty (the default) disables them.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one of several replicas acts.")
 	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
 		"Comma-separated namespaces whose TokenHooks (and Secrets, ConfigMaps, Deployments) the manager watches; empty for all. With a list, namespaced Roles suffice.")
@@ -64,7 +66,7 @@ func run() error {
 		"Wait at each step of an auth secret rotation: longer than kubelet takes to refresh mounted Secrets.")
 	flag.IntVar(&opts.OktaCallsPerMinute, "okta-calls-per-minute", 300,
 		"Most Okta API calls per minute per org, leaving the rest of the org's rate limit to other clients; 0 for no cap.")
-	flag.IntVar(&opts.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "TokenHooks reconciled at once.")
+	flag.IntVar(&opts.MaxConcurrentReconciles, "max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles, "TokenHooks reconciled at once.")
 	flag.StringVar(&oktaCAFile, "okta-ca-file", "", "PEM CA bundle to trust for Okta, besides the system's (a TLS-intercepting proxy, or the simulator).")
 	// client-go's default of 20 a second (burst 30) paces a few hundred
 	// TokenHooks, each a handful of writes, slower than Okta's budget does.
@@ -86,6 +88,9 @@ func run() error {
 		opts.OktaHTTPClient, opts.OktaCABundle = client, pem
 	}
 	opts.OktaMetrics = okta.NewMetrics(crmetrics.Registry)
+	// The time Kubernetes API requests wait in client-go's client-side
+	// limiter (--kube-api-qps) and take: what paces a large rollout.
+	crmetrics.RegisterRESTClientMetrics(crmetrics.MetricRateLimiterLatency, crmetrics.MetricRequestLatency)
 
 	scheme, err := newScheme()
 	if err != nil {
@@ -100,6 +105,7 @@ func run() error {
 		Scheme:                  scheme,
 		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress:  probeAddr,
+		PprofBindAddress:        pprofAddr,
 		LeaderElection:          leaderElect,
 		LeaderElectionID:        "tokenhook-manager.tokenhook.io",
 		LeaderElectionNamespace: leaderElectionNamespace,

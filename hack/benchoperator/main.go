@@ -15,6 +15,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -29,6 +30,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -37,11 +39,18 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
+	"github.com/tokenhook/tokenhook/controllers"
 	"github.com/tokenhook/tokenhook/internal/oktasim"
 	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 const simToken = "bench-token"
+
+// profileDir, when set, receives CPU profiles of each round's creates.
+var profileDir string
+
+// restConfig reaches the local control plane as its admin.
+var restConfig *rest.Config
 
 func main() {
 	var (
@@ -51,9 +60,10 @@ func main() {
 		budget      = flag.Int("okta-calls-per-minute", 300, "the manager's per-org call budget (--okta-calls-per-minute)")
 		drift       = flag.Duration("drift-interval", time.Minute, "the manager's --drift-interval (its default is 5m)")
 		steadyFor   = flag.Int("steady-periods", 2, "drift periods to hold steady state")
-		concurrency = flag.Int("max-concurrent-reconciles", 4, "the manager's --max-concurrent-reconciles")
+		concurrency = flag.Int("max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles, "the manager's --max-concurrent-reconciles")
 		busyShare   = flag.Float64("busy-org-share", 0.5, "share of the first org's rate limit that its other clients use (0: none)")
 	)
+	flag.StringVar(&profileDir, "profile-dir", "", "write CPU profiles of the manager and the API server, taken over the first 30 s of each round's creates, into this folder")
 	flag.Parse()
 	if err := run(*sizes, *rateLimit, *hookCap, *budget, *drift, *steadyFor, *concurrency, *busyShare); err != nil {
 		fmt.Fprintln(os.Stderr, "benchoperator:", err)
@@ -101,6 +111,7 @@ func run(sizeList string, rateLimit, hookCap, budget int, drift time.Duration, s
 	// paces the run: no client-side limit of client-go's 5 a second.
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = 1000, 2000
+	restConfig = cfg
 	defer func() { _ = env.Stop() }()
 	admin, err := env.AddUser(envtest.User{Name: "bench", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
@@ -154,6 +165,8 @@ type result struct {
 	othersTooMany           int
 	createCalls             map[string]int // by method and endpoint
 	reconciles              int
+	kubeRequests            int           // the manager's, to Ready
+	kubeThrottled           time.Duration // their total wait in client-go's rate limiter
 	cpu                     time.Duration
 	peakRSS                 int64
 	steadyReadsPerHookHour  float64
@@ -239,7 +252,13 @@ func benchOne(ctx context.Context, k8s client.Client, hookClient *http.Client, m
 	if err != nil {
 		return res, err
 	}
-	mgr := exec.Command(managerBin,
+	pprofAddr := "0"
+	if profileDir != "" {
+		if pprofAddr, err = freeAddr(); err != nil {
+			return res, err
+		}
+	}
+	mgr := exec.Command(managerBin, "--pprof-bind-address="+pprofAddr,
 		"--kubeconfig="+kubeconfig, "--metrics-bind-address="+metricsAddr, "--health-probe-bind-address=0",
 		"--hookserver-image=tokenhook:bench", "--okta-ca-file="+caPath,
 		"--okta-calls-per-minute="+strconv.Itoa(budget), "--drift-interval="+drift.String(),
@@ -254,6 +273,10 @@ func benchOne(ctx context.Context, k8s client.Client, hookClient *http.Client, m
 	}()
 
 	start := time.Now()
+	if profileDir != "" {
+		profiles := startProfiles(ctx, restConfig, pprofAddr, n)
+		defer profiles()
+	}
 	names := make([]string, n)
 	for i := range n {
 		o := i / hookCap
@@ -291,6 +314,7 @@ func benchOne(ctx context.Context, k8s client.Client, hookClient *http.Client, m
 		res.maxOrgCallsPerMinute = max(res.maxOrgCallsPerMinute, busiestMinute(ours))
 	}
 	res.reconciles = reconciles(metricsAddr)
+	res.kubeRequests, res.kubeThrottled = kubeRequests(metricsAddr)
 
 	step(fmt.Sprintf("steady state for %d drift periods (%s)", steadyPeriods, time.Duration(steadyPeriods)*drift))
 	for _, o := range orgs {
@@ -450,21 +474,35 @@ func waitUntil(ctx context.Context, timeout time.Duration, done func() (bool, st
 
 // reconciles reads controller_runtime_reconcile_total for the controller.
 func reconciles(addr string) int {
+	return int(metricSum(addr, `controller_runtime_reconcile_total{controller="tokenhook"`))
+}
+
+// kubeRequests reads the manager's Kubernetes API requests (client-go's
+// rest_client_requests_total) and the time they waited in its client-side
+// rate limiter; -1 when the metrics cannot be read.
+func kubeRequests(addr string) (requests int, throttled time.Duration) {
+	return int(metricSum(addr, "rest_client_requests_total{")),
+		time.Duration(metricSum(addr, "rest_client_rate_limiter_duration_seconds_sum") * float64(time.Second))
+}
+
+// metricSum adds up the samples of the manager's metrics whose line starts
+// with prefix (a name, or a name and the start of its labels).
+func metricSum(addr, prefix string) float64 {
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		return -1
 	}
 	defer func() { _ = resp.Body.Close() }()
-	total := 0
+	total := 0.0
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, `controller_runtime_reconcile_total{controller="tokenhook"`) {
+		if !strings.HasPrefix(line, prefix) {
 			continue
 		}
 		f := strings.Fields(line)
 		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-		total += int(v)
+		total += v
 	}
 	return total
 }
@@ -512,6 +550,8 @@ func printResults(rs []result) {
 		}
 		slices.Sort(kinds)
 		fmt.Printf("\ncalls per TokenHook to Ready (%d hooks): %s\n", r.n, strings.Join(kinds, "; "))
+		fmt.Printf("Kubernetes API requests per TokenHook to Ready (%d hooks): %.1f, %.1f per reconcile; %s waited in the client-side rate limiter in all\n",
+			r.n, float64(r.kubeRequests)/float64(r.n), float64(r.kubeRequests)/float64(max(r.reconciles, 1)), r.kubeThrottled.Round(time.Second))
 	}
 	for _, r := range rs {
 		if r.pastCap != "" {
@@ -636,4 +676,46 @@ func startFakeDeployments(ctx context.Context, cfg *rest.Config) error {
 		}
 	}()
 	return nil
+}
+
+// startProfiles takes 30 s CPU profiles of the manager (its pprof endpoint)
+// and of the API server (its /debug/pprof, as the admin) into profileDir;
+// the returned func waits for both.
+func startProfiles(ctx context.Context, restConfig *rest.Config, managerPprof string, n int) func() {
+	const seconds = 30
+	done := make(chan struct{}, 2)
+	save := func(name string, fetch func() ([]byte, error)) {
+		defer func() { done <- struct{}{} }()
+		b, err := fetch()
+		if err == nil {
+			err = os.WriteFile(filepath.Join(profileDir, name), b, 0o644)
+		}
+		if err != nil {
+			step(fmt.Sprintf("profile %s: %v", name, err))
+		}
+	}
+	go save(fmt.Sprintf("manager-%d.pprof", n), func() ([]byte, error) {
+		// The manager has only just been started.
+		for i := 0; i < 100; i++ {
+			if c, err := net.Dial("tcp", managerPprof); err == nil {
+				_ = c.Close()
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", managerPprof, seconds))
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = resp.Body.Close() }()
+		return io.ReadAll(resp.Body)
+	})
+	go save(fmt.Sprintf("apiserver-%d.pprof", n), func() ([]byte, error) {
+		cs, err := kubernetes.NewForConfig(restConfig)
+		if err != nil {
+			return nil, err
+		}
+		return cs.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", strconv.Itoa(seconds)).Timeout((seconds + 30) * time.Second).DoRaw(ctx)
+	})
+	return func() { <-done; <-done }
 }
