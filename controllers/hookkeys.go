@@ -251,7 +251,8 @@ func (r *TokenHookReconciler) prepareHookKeys(ctx context.Context, th *v1.TokenH
 			return goal, err
 		}
 		goal.unverifiable = goal.unverifiable || unverifiable
-		if !k.Registered && !registersInApp(th) && (goal.requeueIn == 0 || goal.requeueIn > pollForAdmin) {
+		// Unverifiable, the admin's annotation brings the TokenHook back.
+		if !k.Registered && !unverifiable && !registersInApp(th) && (goal.requeueIn == 0 || goal.requeueIn > pollForAdmin) {
 			goal.requeueIn = pollForAdmin
 		}
 	}
@@ -367,7 +368,7 @@ func (r *TokenHookReconciler) registerHookKey(ctx context.Context, th *v1.TokenH
 		}
 		k.Registered = true
 		if registersInApp(th) {
-			k.AppJWKID = j.ID
+			k.AppID, k.AppJWKID = app, j.ID
 		}
 		return false, nil
 	}
@@ -390,7 +391,7 @@ func (r *TokenHookReconciler) registerHookKey(ctx context.Context, th *v1.TokenH
 	case err != nil:
 		return false, r.failed(th, cond, "add the hook key to the app's JWKS", err)
 	}
-	k.Registered, k.AppJWKID = true, added.ID
+	k.Registered, k.AppID, k.AppJWKID = true, app, added.ID
 	r.event(th, corev1.EventTypeNormal, "RegisteredHookKey", "Register", "Added hook key %s to the JWKS of Okta app %s (entry %s)", k.KeyID, app, added.ID)
 	return false, nil
 }
@@ -409,11 +410,8 @@ func (r *TokenHookReconciler) settleHookKeys(ctx context.Context, th *v1.TokenHo
 		if k == nil {
 			return
 		}
-		rk := v1.RetiredHookKey{ID: k.ID, KeyID: k.KeyID, AppJWKID: k.AppJWKID, RetiredAt: metav1.NewTime(now)}
-		if k.AppJWKID != "" {
-			rk.AppID = hookKeyApp(th)
-		}
-		st.RetiredHookKeys = append(st.RetiredHookKeys, rk)
+		st.RetiredHookKeys = append(st.RetiredHookKeys, v1.RetiredHookKey{ID: k.ID, KeyID: k.KeyID, AppID: k.AppID, AppJWKID: k.AppJWKID,
+			RetiredAt: metav1.NewTime(now)})
 	}
 	if next := st.NextHookKey; next != nil && inUse == next.ID {
 		retire(st.HookKey)
@@ -494,11 +492,7 @@ func (r *TokenHookReconciler) cleanupHookKeys(ctx context.Context, th *v1.TokenH
 	if st != nil {
 		for _, k := range []*v1.HookKeyStatus{st.HookKey, st.NextHookKey} {
 			if k != nil {
-				rk := v1.RetiredHookKey{ID: k.ID, KeyID: k.KeyID, AppJWKID: k.AppJWKID}
-				if k.AppJWKID != "" {
-					rk.AppID = hookKeyApp(th)
-				}
-				add(rk)
+				add(v1.RetiredHookKey{ID: k.ID, KeyID: k.KeyID, AppID: k.AppID, AppJWKID: k.AppJWKID})
 			}
 		}
 		for _, k := range st.RetiredHookKeys {

@@ -612,6 +612,10 @@ type HookKeyStatus struct {
 	// +optional
 	Registered bool `json:"registered,omitempty"`
 
+	// appID is the app whose JWKS entry appJWKID the operator added.
+	// +optional
+	AppID string `json:"appID,omitempty"`
+
 	// appJWKID is the id (pks…) of the JWKS entry the operator added for the
 	// key (registerInApp), which it removes with the key.
 	// +optional

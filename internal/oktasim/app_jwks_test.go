@@ -67,7 +67,7 @@ func TestAppJWKSLifecycle(t *testing.T) {
 		"a kid twice": {http.MethodPost, base, body, http.StatusBadRequest, causeJWKDuplicateKid},
 		"a key without a kid beside others": {http.MethodPost, base, strings.Replace(body, `"kid":"`+hk.KeyID+`",`, "", 1),
 			http.StatusBadRequest, causeJWKNoKid},
-		"a short RSA key": {http.MethodPost, base, strings.Replace(body, pub.N, pub.N[:170], 1), http.StatusBadRequest, causeJWKShortRSA},
+		"a short RSA key":      {http.MethodPost, base, strings.Replace(body, pub.N, pub.N[:170], 1), http.StatusBadRequest, causeJWKShortRSA},
 		"delete an ACTIVE key": {http.MethodDelete, base + "/" + added.ID, "", http.StatusBadRequest, causeJWKDeleteActive},
 		"deactivate the only active key of a private_key_jwt app": {http.MethodPost, base + "/" + added.ID + "/lifecycle/deactivate", "",
 			http.StatusBadRequest, causeJWKLastActive},
