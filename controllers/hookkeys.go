@@ -205,7 +205,7 @@ func (r *TokenHookReconciler) prepareHookKeys(ctx context.Context, th *v1.TokenH
 	if st.HookKey == nil {
 		k, err := r.adoptOrCreateHookKey(ctx, th, c, inUse)
 		if isHookKeyLimit(err) {
-			return goal, r.failed(th, v1.ConditionInlineHookRegistered, "create hook key", &specError{reason: v1.ReasonHookKeyLimitReached, msg: fmt.Sprintf(
+			return goal, r.failed(th, "create hook key", &specError{reason: v1.ReasonHookKeyLimitReached, msg: fmt.Sprintf(
 				"create hook key %s: the Okta org has reached its cap of hook keys (Okta allows %d per org); delete unused ones (Workflow > Key Management) or use another org: %v",
 				hookKeyName(th, 1), oktaHookKeyCap, err)})
 		}
@@ -230,7 +230,7 @@ func (r *TokenHookReconciler) prepareHookKeys(ctx context.Context, th *v1.TokenH
 				goal.rotationFailed = fmt.Sprintf("rotating it failed: the Okta org has reached its cap of hook keys (Okta allows %d); delete unused ones (Workflow > Key Management): %v", oktaHookKeyCap, err)
 				r.event(th, corev1.EventTypeWarning, v1.ReasonHookKeyLimitReached, "RotateHookKey", "%s", goal.rotationFailed)
 			case err != nil:
-				return goal, r.failed(th, v1.ConditionInlineHookRegistered, "create the next hook key", err)
+				return goal, r.failed(th, "create the next hook key", err)
 			default:
 				st.NextHookKey = k
 				why := "scheduled (spec.hookAuth.oauth.privateKeyJWT.rotateEvery)"
@@ -271,10 +271,9 @@ func channelKeyOf(h *okta.InlineHook) string {
 // Okta's channel uses, else the newest of this TokenHook's keys (made before
 // a crash lost status), else a new key. Others of its keys are retired.
 func (r *TokenHookReconciler) adoptOrCreateHookKey(ctx context.Context, th *v1.TokenHook, c okta.Client, inUse string) (*v1.HookKeyStatus, error) {
-	cond := v1.ConditionInlineHookRegistered
 	keys, err := c.ListHookKeys(ctx)
 	if err != nil {
-		return nil, r.failed(th, cond, "list hook keys", err)
+		return nil, r.failed(th, "list hook keys", err)
 	}
 	var pick *okta.HookKey
 	best := 0
@@ -304,21 +303,20 @@ func (r *TokenHookReconciler) adoptOrCreateHookKey(ctx context.Context, th *v1.T
 // findOrCreateHookKey returns the TokenHook's n-th key: found by name, else
 // created.
 func (r *TokenHookReconciler) findOrCreateHookKey(ctx context.Context, th *v1.TokenHook, c okta.Client, n int) (*v1.HookKeyStatus, error) {
-	cond := v1.ConditionInlineHookRegistered
 	name := hookKeyName(th, n)
 	k, err := c.FindHookKeyByName(ctx, name)
 	switch {
 	case err == nil:
 		return r.hookKeyStatus(ctx, th, c, k)
 	case !errors.Is(err, okta.ErrNotFound):
-		return nil, r.failed(th, cond, "find hook key", err)
+		return nil, r.failed(th, "find hook key", err)
 	}
 	k, err = c.CreateHookKey(ctx, name)
 	if err != nil {
 		if isHookKeyLimit(err) {
 			return nil, err // the caller says what it means
 		}
-		return nil, r.failed(th, cond, "create hook key", err)
+		return nil, r.failed(th, "create hook key", err)
 	}
 	r.event(th, corev1.EventTypeNormal, "CreatedHookKey", "Create", "Created Okta hook key %s (kid %s)", k.ID, k.KeyID)
 	return r.hookKeyStatus(ctx, th, c, k)
@@ -330,7 +328,7 @@ func (r *TokenHookReconciler) hookKeyStatus(ctx context.Context, th *v1.TokenHoo
 	if pk == nil {
 		var err error
 		if pk, err = c.GetPublicHookKey(ctx, k.KeyID); err != nil {
-			return nil, r.failed(th, v1.ConditionInlineHookRegistered, "get the hook key's public key", err)
+			return nil, r.failed(th, "get the hook key's public key", err)
 		}
 	}
 	now := metav1.NewTime(r.Clock.Now())
@@ -340,7 +338,6 @@ func (r *TokenHookReconciler) hookKeyStatus(ctx context.Context, th *v1.TokenHoo
 // registerHookKey sees that the app's JWKS holds k's public key: it looks,
 // and with registerInApp adds it. It reports whether it could not look.
 func (r *TokenHookReconciler) registerHookKey(ctx context.Context, th *v1.TokenHook, c okta.Client, k *v1.HookKeyStatus) (unverifiable bool, err error) {
-	cond := v1.ConditionInlineHookRegistered
 	app := hookKeyApp(th)
 	field := "spec.hookAuth.oauth.privateKeyJWT"
 	if th.Annotations[v1.AnnotationHookKeyRegistered] == k.KeyID && !registersInApp(th) {
@@ -350,20 +347,20 @@ func (r *TokenHookReconciler) registerHookKey(ctx context.Context, th *v1.TokenH
 	jwks, err := c.ListAppJWKs(ctx, app)
 	switch {
 	case errors.Is(err, okta.ErrNotFound):
-		return false, r.failed(th, cond, "read the app's JWKS", &specError{reason: v1.ReasonNotFound, msg: fmt.Sprintf(
+		return false, r.failed(th, "read the app's JWKS", &specError{reason: v1.ReasonNotFound, msg: fmt.Sprintf(
 			"%s: Okta has no app %s; set appID when the app's ID is not its client ID", field, app)})
 	case isForbidden(err) && registersInApp(th):
-		return false, r.failed(th, cond, "register the hook key", &specError{reason: v1.ReasonOktaRejected, msg: fmt.Sprintf(
+		return false, r.failed(th, "register the hook key", &specError{reason: v1.ReasonOktaRejected, msg: fmt.Sprintf(
 			"%s.registerInApp: Okta refused to show app %s's JWKS: the operator's Okta app needs scope okta.apps.manage (with a service app, add it to the credentials Secret's key %q too), or set registerInApp to false and add hook key %s yourself",
 			field, app, credScopes, k.KeyID)})
 	case isForbidden(err):
 		return true, nil
 	case err != nil:
-		return false, r.failed(th, cond, "read the app's JWKS", err)
+		return false, r.failed(th, "read the app's JWKS", err)
 	}
 	if j := okta.AppJWKWithKeyID(jwks, k.KeyID); j != nil {
 		if j.Status != okta.JWKActive {
-			return false, r.failed(th, cond, "register the hook key", &specError{reason: v1.ReasonHookKeyNotRegistered, msg: fmt.Sprintf(
+			return false, r.failed(th, "register the hook key", &specError{reason: v1.ReasonHookKeyNotRegistered, msg: fmt.Sprintf(
 				"app %s's JWKS holds hook key %s INACTIVE (entry %s): activate it in Okta", app, k.KeyID, j.ID)})
 		}
 		k.Registered = true
@@ -382,14 +379,14 @@ func (r *TokenHookReconciler) registerHookKey(ctx context.Context, th *v1.TokenH
 	added, err := c.AddAppJWK(ctx, app, pub)
 	switch {
 	case isForbidden(err):
-		return false, r.failed(th, cond, "register the hook key", &specError{reason: v1.ReasonOktaRejected, msg: fmt.Sprintf(
+		return false, r.failed(th, "register the hook key", &specError{reason: v1.ReasonOktaRejected, msg: fmt.Sprintf(
 			"%s.registerInApp: Okta refused to add hook key %s to app %s's JWKS: the operator's Okta app needs scope okta.apps.manage (with a service app, add it to the credentials Secret's key %q too), or set registerInApp to false and add the key yourself",
 			field, k.KeyID, app, credScopes)})
 	case isHookKeyLimit(err):
-		return false, r.failed(th, cond, "register the hook key", &specError{reason: v1.ReasonHookKeyLimitReached, msg: fmt.Sprintf(
+		return false, r.failed(th, "register the hook key", &specError{reason: v1.ReasonHookKeyLimitReached, msg: fmt.Sprintf(
 			"app %s's JWKS has as many keys as Okta allows (50): delete unused ones: %v", app, err)})
 	case err != nil:
-		return false, r.failed(th, cond, "add the hook key to the app's JWKS", err)
+		return false, r.failed(th, "add the hook key to the app's JWKS", err)
 	}
 	k.Registered, k.AppID, k.AppJWKID = true, app, added.ID
 	r.event(th, corev1.EventTypeNormal, "RegisteredHookKey", "Register", "Added hook key %s to the JWKS of Okta app %s (entry %s)", k.KeyID, app, added.ID)
@@ -434,7 +431,7 @@ func (r *TokenHookReconciler) settleHookKeys(ctx context.Context, th *v1.TokenHo
 			continue // named by the channel again (an edit in Okta): not ours to delete
 		}
 		if err := r.deleteHookKey(ctx, th, c, k, nil); err != nil {
-			return r.failed(th, v1.ConditionInlineHookRegistered, "delete retired hook key "+k.ID, err)
+			return r.failed(th, "delete retired hook key "+k.ID, err)
 		}
 		st.RetiredHookKeys = slices.DeleteFunc(st.RetiredHookKeys, func(x v1.RetiredHookKey) bool { return x.ID == k.ID })
 	}
@@ -458,13 +455,21 @@ func (r *TokenHookReconciler) deleteHookKey(ctx context.Context, th *v1.TokenHoo
 		}
 	}
 	if entry != "" && app != "" {
-		if _, err := c.DeactivateAppJWK(ctx, app, entry); err != nil && !errors.Is(err, okta.ErrNotFound) {
+		_, err := c.DeactivateAppJWK(ctx, app, entry)
+		switch {
+		case isLastActiveJWK(err):
+			// Okta keeps a private_key_jwt app's only active key. Its
+			// private key goes with the hook key, so it verifies nothing.
+			r.event(th, corev1.EventTypeNormal, "KeptLastAppJWK", "Delete",
+				"Left hook key %s in the JWKS of Okta app %s: it is the app's only active key, which Okta keeps while the app uses private_key_jwt; its private key is deleted", k.KeyID, app)
+		case err != nil && !errors.Is(err, okta.ErrNotFound):
 			return fmt.Errorf("deactivate JWK %s of app %s: %w", entry, app, err)
+		default:
+			if err := c.DeleteAppJWK(ctx, app, entry); err != nil && !errors.Is(err, okta.ErrNotFound) {
+				return fmt.Errorf("delete JWK %s of app %s: %w", entry, app, err)
+			}
+			r.event(th, corev1.EventTypeNormal, "RemovedHookKeyFromApp", "Delete", "Removed hook key %s from the JWKS of Okta app %s", k.KeyID, app)
 		}
-		if err := c.DeleteAppJWK(ctx, app, entry); err != nil && !errors.Is(err, okta.ErrNotFound) {
-			return fmt.Errorf("delete JWK %s of app %s: %w", entry, app, err)
-		}
-		r.event(th, corev1.EventTypeNormal, "RemovedHookKeyFromApp", "Delete", "Removed hook key %s from the JWKS of Okta app %s", k.KeyID, app)
 	}
 	if err := c.DeleteHookKey(ctx, k.ID); err != nil && !errors.Is(err, okta.ErrNotFound) {
 		return fmt.Errorf("delete hook key %s: %w", k.ID, err)
@@ -529,10 +534,11 @@ func (r *TokenHookReconciler) cleanupHookKeys(ctx context.Context, th *v1.TokenH
 // (failed); the caller stops where it is, without an error for backoff.
 var errConditionSet = errors.New("reported in a condition")
 
-// failed reports err in cond as oktaFailed does; what oktaFailed does not
-// retry comes back as errConditionSet, so the caller stops.
-func (r *TokenHookReconciler) failed(th *v1.TokenHook, cond, action string, err error) error {
-	if e := r.oktaFailed(th, cond, action, err); e != nil {
+// failed reports err in InlineHookRegistered as oktaFailed does; what
+// oktaFailed does not retry comes back as errConditionSet, so the caller
+// stops.
+func (r *TokenHookReconciler) failed(th *v1.TokenHook, action string, err error) error {
+	if e := r.oktaFailed(th, v1.ConditionInlineHookRegistered, action, err); e != nil {
 		return e
 	}
 	return errConditionSet
@@ -550,6 +556,16 @@ func isHookKeyLimit(err error) bool {
 	}
 	text := strings.ToLower(ae.ErrorSummary + " " + strings.Join(ae.ErrorCauses, " "))
 	return strings.Contains(text, "maximum number of keys")
+}
+
+// isLastActiveJWK recognises Okta's refusal to deactivate the only active
+// key of a private_key_jwt app.
+func isLastActiveJWK(err error) bool {
+	var ae *okta.APIError
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusBadRequest {
+		return false
+	}
+	return strings.Contains(strings.ToLower(ae.ErrorSummary+" "+strings.Join(ae.ErrorCauses, " ")), "only active json web key")
 }
 
 func isForbidden(err error) bool {

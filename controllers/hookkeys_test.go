@@ -318,6 +318,21 @@ func (o *keyOrg) client() *fake.Client {
 			o.mu.Lock()
 			defer o.mu.Unlock()
 			log("DeactivateAppJWK %s %s", app, id)
+			active := 0
+			for _, j := range o.jwks {
+				if j.Status == okta.JWKActive {
+					active++
+				}
+			}
+			for _, j := range o.jwks {
+				if j.ID == id && j.Status == okta.JWKActive {
+					if active == 1 {
+						return nil, &okta.APIError{StatusCode: http.StatusBadRequest, ErrorCode: "E0000001", ErrorSummary: "Api validation failed: JsonWebKey",
+							ErrorCauses: []string{"Can't deactivate the only active JSON Web Key when the value for `token_endpoint_auth_method` is `private_key_jwt`."}}
+					}
+					j.Status = okta.JWKInactive
+				}
+			}
 			return &okta.AppJWK{ID: id, Status: okta.JWKInactive}, nil
 		},
 		DeleteAppJWKFn: func(_ context.Context, app, id string) error {
@@ -442,8 +457,12 @@ func TestHookKeyRotation(t *testing.T) {
 		t.Fatalf("after the channel moved: %+v, %v", st, err)
 	}
 	clk.SetTime(clk.Now().Add(r.RotationGrace))
-	if err := r.settleHookKeys(ctx, th, c, &okta.InlineHook{ID: "cal1"}, &goal); err != nil || th.Status.HookAuth != nil || len(org.keys) != 0 || len(org.jwks) != 0 {
-		t.Errorf("after the grace: status %+v, keys %v, JWKS %v, %v", th.Status.HookAuth, org.keys, org.jwks, err)
+	if err := r.settleHookKeys(ctx, th, c, &okta.InlineHook{ID: "cal1"}, &goal); err != nil || th.Status.HookAuth != nil || len(org.keys) != 0 {
+		t.Errorf("after the grace: status %+v, keys %v, %v", th.Status.HookAuth, org.keys, err)
+	}
+	// Okta keeps a private_key_jwt app's only active key: it stays, harmless.
+	if len(org.jwks) != 1 || org.jwks[0].KeyID != "kid-2" {
+		t.Errorf("JWKS %v, want the app's last key kept", org.jwks)
 	}
 }
 
