@@ -183,9 +183,12 @@ type PrivateKeyJWT struct {
 	RegisterInApp bool `json:"registerInApp,omitempty"`
 
 	// rotateEvery rotates the hook key on a schedule, counted from when
-	// Okta's channel moved to the current key; at least 1h. Unset: no
+	// Okta's channel moved to the current key: a Go duration such as 720h,
+	// at least 1h. Unset: no
 	// scheduled rotation (the annotation tokenhook.io/rotate-hook-key still
 	// rotates on request).
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h')",message="hookAuth.oauth.privateKeyJWT.rotateEvery must be at least 1h: each rotation makes a new hook key (Okta allows 50 per org) and waits out a grace period"
 	// +optional
 	RotateEvery *metav1.Duration `json:"rotateEvery,omitempty"`
