@@ -137,18 +137,32 @@ func retirementsDue(st *v1.HookAuthStatus, now time.Time, grace time.Duration) (
 }
 
 // channelKey decides what the channel names: the next key once the app has
-// it, else the current one once the app has it (or when no one can tell,
-// for a first key: Okta's own call through the hook then tells).
-func channelKey(st *v1.HookAuthStatus, unverifiable bool) string {
+// it, else the current one once the app has it, or while the channel names
+// it already, or when no one can tell for a first key (Okta's own call
+// through the hook then tells: provenByOkta).
+func channelKey(st *v1.HookAuthStatus, unverifiable bool, inUse string) string {
 	switch {
 	case st == nil || st.HookKey == nil:
 		return ""
 	case st.NextHookKey != nil && st.NextHookKey.Registered:
 		return st.NextHookKey.ID
-	case st.HookKey.Registered || (unverifiable && st.HookKey.RotatedAt == nil):
+	case st.HookKey.Registered || st.HookKey.ID == inUse || (unverifiable && st.HookKey.RotatedAt == nil):
 		return st.HookKey.ID
 	}
 	return ""
+}
+
+// provenByOkta marks the current key registered once Okta's call through
+// the hook, signed with it, reached the hook server: the app's JWKS has it,
+// whether or not the operator may read that JWKS.
+func provenByOkta(th *v1.TokenHook, hook *okta.InlineHook) {
+	st := th.Status.HookAuth
+	if st == nil || st.HookKey == nil || st.HookKey.Registered || !isTrue(th, v1.ConditionHookReachable) {
+		return
+	}
+	if channelKeyOf(hook) == st.HookKey.ID {
+		st.HookKey.Registered = true
+	}
 }
 
 // hookKeyInputs fingerprints what the hook key step depends on beyond the
@@ -214,9 +228,6 @@ func (r *TokenHookReconciler) prepareHookKeys(ctx context.Context, th *v1.TokenH
 		}
 		st.HookKey = k
 	}
-	if inUse != "" && inUse == st.HookKey.ID {
-		st.HookKey.Registered = true // Okta's calls use it
-	}
 	if st.NextHookKey == nil {
 		due, request, at := rotationDue(th, now)
 		if !at.IsZero() && !due {
@@ -256,7 +267,7 @@ func (r *TokenHookReconciler) prepareHookKeys(ctx context.Context, th *v1.TokenH
 			goal.requeueIn = pollForAdmin
 		}
 	}
-	goal.channelKeyID = channelKey(st, goal.unverifiable)
+	goal.channelKeyID = channelKey(st, goal.unverifiable, inUse)
 	return goal, nil
 }
 

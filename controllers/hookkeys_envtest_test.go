@@ -2,6 +2,10 @@ package controllers
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,11 +14,13 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/tokenhook/tokenhook/api/v1alpha1"
+	"github.com/tokenhook/tokenhook/internal/okta"
 	"github.com/tokenhook/tokenhook/internal/oktasim"
 )
 
@@ -296,6 +302,133 @@ func TestPrivateKeyJWTAdminRegistersTheKey(t *testing.T) {
 	ready := f.waitKeySettled("jwt-admin")
 	if k := ready.Status.HookAuth.HookKey; !k.Registered || k.AppJWKID != "" {
 		t.Errorf("hook key %+v: the admin's JWKS entry is not the operator's to remove", k)
+	}
+	sim.ForgetHookTokens()
+	if id, err := m.mint(context.Background()); err != nil || id != "P-001" {
+		t.Errorf("mint = %q, %v; want the patient's claim", id, err)
+	}
+}
+
+// Header auth to privateKeyJWT and back under steady logins: the pods accept
+// both ways while Okta's channel moves, the channel names the hook key only
+// once the app has it, and on the way back the key is deleted once the
+// channel left it. No hook call fails.
+func TestPrivateKeyJWTSwitchFailsNoCall(t *testing.T) {
+	f := newFixture(t)
+	m := f.newMinter()
+	app := f.jwtCaller()
+	f.create(m.tokenHook(f, "jwt-switch"))
+	hookID := f.waitReady("jwt-switch").Status.InlineHookID
+	stop := m.mintSteadily(t)
+
+	f.update("jwt-switch", func(th *v1.TokenHook) { th.Spec.HookAuth = pkjwtSpec(app, true) })
+	if modes := f.waitChannel("jwt-switch", hookID, channelOAuth); !slices.Contains(modes, podAuthBoth) {
+		t.Errorf("pod auth modes on the way to privateKeyJWT %v never accepted both", modes)
+	}
+	th := f.waitKeySettled("jwt-switch")
+	key := th.Status.HookAuth.HookKey
+
+	f.update("jwt-switch", func(th *v1.TokenHook) { th.Spec.HookAuth = v1.HookAuth{Type: v1.HookAuthHeader} })
+	if modes := f.waitChannel("jwt-switch", hookID, channelHTTP); !slices.Contains(modes, podAuthBoth) {
+		t.Errorf("pod auth modes on the way back %v never accepted both", modes)
+	}
+	eventually(t, waitFor, func() error {
+		th := f.get("jwt-switch")
+		if n := len(keysOf(th)); n != 0 || th.Status.HookAuth != nil {
+			return fmt.Errorf("%d hook keys left in Okta, status.hookAuth %+v", n, th.Status.HookAuth)
+		}
+		return nil
+	})
+	time.Sleep(300 * time.Millisecond)
+	minted, failures := stop()
+	if len(failures) > 0 {
+		t.Errorf("%d of %d token requests failed or lacked the claim, e.g. %s", len(failures), minted+len(failures), failures[0])
+	}
+	if hf := hookFailures(hookID); len(hf) > 0 {
+		t.Errorf("%d hook calls added no claim, e.g. %s", len(hf), hf[0])
+	}
+	if minted < 20 {
+		t.Errorf("only %d tokens minted: the test proves little", minted)
+	}
+	// The app's only key stays (Okta keeps it); it was the operator's.
+	if got := kids(t, app); !slices.Equal(got, []string{key.KeyID + "/" + oktasim.JWKActive}) {
+		t.Errorf("the app's JWKS %v", got)
+	}
+}
+
+// The operator's own Okta app lacks okta.apps.read, so it cannot see the
+// app's JWKS (403): a first key is used at once and Okta's call through the
+// hook shows whether the admin added it; a rotation's new key waits for the
+// admin's annotation. Nothing loops on the 403.
+func TestPrivateKeyJWTWithoutAppsRead(t *testing.T) {
+	f := newFixture(t)
+	m := f.newMinter()
+	app := f.jwtCaller()
+	// The operator authenticates as a service app with the default scopes.
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	operatorApp := "0oaop" + strings.ReplaceAll(f.ns, "-", "")
+	if err := sim.AddServiceApp(oktasim.ServiceApp{ClientID: operatorApp, PublicKey: &key.PublicKey, Scopes: okta.DefaultScopes}); err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "okta-app", Namespace: f.ns}, StringData: map[string]string{
+		"clientID": operatorApp, "privateKey": string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))}})
+	th := m.tokenHook(f, "jwt-noread")
+	th.Spec.Okta.CredentialsSecretRef.Name = "okta-app"
+	th.Spec.HookAuth = pkjwtSpec(app, false)
+	f.create(th)
+
+	// Okta's call fails until the admin adds the key: the route check says so.
+	unreachable := f.waitCondition("jwt-noread", v1.ConditionHookReachable, metav1.ConditionFalse, v1.ReasonUnreachable)
+	if c := meta.FindStatusCondition(unreachable.Status.Conditions, v1.ConditionInlineHookRegistered); c == nil || !strings.Contains(c.Message, scopeAppsRead) {
+		t.Errorf("InlineHookRegistered %+v does not say the operator cannot read the JWKS", c)
+	}
+	if f.rule().Token.InlineHookID != "" {
+		t.Error("the rule calls a hook whose calls fail")
+	}
+	addKey := func(k *v1.HookKeyStatus) {
+		t.Helper()
+		var jwk jose.JSONWebKey
+		if err := jwk.UnmarshalJSON([]byte(k.PublicJWK)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sim.AddAppJWK(app, jwk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := unreachable.Status.HookAuth.HookKey
+	addKey(first)
+	// The admin's word has the operator look again at once, not after the
+	// failed route check's backoff.
+	start := time.Now()
+	f.update("jwt-noread", func(th *v1.TokenHook) {
+		th.Annotations = map[string]string{v1.AnnotationHookKeyRegistered: first.KeyID}
+	})
+	f.waitKeySettled("jwt-noread")
+	t.Logf("Ready %v after the admin's annotation", time.Since(start).Round(10*time.Millisecond))
+
+	// A rotation: the new key waits for the admin's word.
+	f.update("jwt-noread", func(th *v1.TokenHook) { th.Annotations[v1.AnnotationRotateHookKey] = "1" })
+	rotating := f.waitCondition("jwt-noread", v1.ConditionInlineHookRegistered, metav1.ConditionTrue, v1.ReasonRotatingHookKey)
+	next := rotating.Status.HookAuth.NextHookKey
+	if next == nil || !strings.Contains(meta.FindStatusCondition(rotating.Status.Conditions, v1.ConditionInlineHookRegistered).Message,
+		v1.AnnotationHookKeyRegistered+"="+next.KeyID) {
+		t.Fatalf("rotation %+v: the condition does not ask for the annotation", rotating.Status.HookAuth)
+	}
+	time.Sleep(driftInterval)
+	if h, _ := sim.Hook(rotating.Status.InlineHookID); h.Channel.OAuth.HookKeyID != first.ID {
+		t.Fatal("Okta's channel moved to a key no one said the app has")
+	}
+	addKey(next)
+	f.update("jwt-noread", func(th *v1.TokenHook) { th.Annotations[v1.AnnotationHookKeyRegistered] = next.KeyID })
+	if got := f.waitKeySettled("jwt-noread").Status.HookAuth.HookKey; got.ID != next.ID {
+		t.Errorf("after the admin's word the channel signs with %s, want %s", got.ID, next.ID)
 	}
 	sim.ForgetHookTokens()
 	if id, err := m.mint(context.Background()); err != nil || id != "P-001" {

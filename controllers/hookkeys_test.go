@@ -130,6 +130,7 @@ func TestChannelKey(t *testing.T) {
 	cases := map[string]struct {
 		st           *v1.HookAuthStatus
 		unverifiable bool
+		inUse        string
 		want         string
 	}{
 		"no key":                         {st: &v1.HookAuthStatus{}},
@@ -141,10 +142,11 @@ func TestChannelKey(t *testing.T) {
 		"rotation, no one can check the next": {st: &v1.HookAuthStatus{HookKey: &v1.HookKeyStatus{ID: "A", Registered: true, RotatedAt: &used},
 			NextHookKey: &v1.HookKeyStatus{ID: "B"}}, unverifiable: true, want: "A"},
 		"a used key dropped from the app is not used again blindly": {st: &v1.HookAuthStatus{HookKey: &v1.HookKeyStatus{ID: "A", RotatedAt: &used}}, unverifiable: true},
+		"the key the channel names stays":                           {st: &v1.HookAuthStatus{HookKey: &v1.HookKeyStatus{ID: "A", RotatedAt: &used}}, inUse: "A", want: "A"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			if got := channelKey(tc.st, tc.unverifiable); got != tc.want {
+			if got := channelKey(tc.st, tc.unverifiable, tc.inUse); got != tc.want {
 				t.Errorf("channelKey = %q, want %q", got, tc.want)
 			}
 		})
@@ -542,7 +544,7 @@ func TestHookKeysAfterALostStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := th.Status.HookAuth
-	if st.HookKey.ID != "HKYused" || !st.HookKey.Registered || goal.channelKeyID != "HKYused" {
+	if st.HookKey.ID != "HKYused" || goal.channelKeyID != "HKYused" {
 		t.Errorf("adopted %+v, goal %+v", st.HookKey, goal)
 	}
 	if len(st.RetiredHookKeys) != 1 || st.RetiredHookKeys[0].ID != "HKYnewer" {
@@ -633,4 +635,29 @@ func findCondition(th *v1.TokenHook, t string) *metav1.Condition {
 		}
 	}
 	return nil
+}
+
+func TestProvenByOkta(t *testing.T) {
+	cases := map[string]struct {
+		reachable  bool
+		channelKey string
+		want       bool
+	}{
+		"Okta's call through the key reached the hook": {reachable: true, channelKey: "A", want: true},
+		"the call failed":                               {channelKey: "A"},
+		"the channel names another key":                 {reachable: true, channelKey: "B"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			th := pkjwtTokenHook(false)
+			th.Status.HookAuth = &v1.HookAuthStatus{HookKey: &v1.HookKeyStatus{ID: "A"}}
+			if tc.reachable {
+				setTrue(th, v1.ConditionHookReachable, v1.ReasonVerified, "")
+			}
+			provenByOkta(th, pkjwtHook(tc.channelKey))
+			if got := th.Status.HookAuth.HookKey.Registered; got != tc.want {
+				t.Errorf("registered = %v, want %v", got, tc.want)
+			}
+		})
+	}
 }

@@ -150,6 +150,7 @@ func (r *TokenHookReconciler) reconcileOkta(ctx context.Context, th *v1.TokenHoo
 		waitForRoute(th, "waiting for Okta's call to reach the hook server before the rule calls it")
 		return err
 	}
+	provenByOkta(th, hook)
 	return r.syncPolicyRule(ctx, th, c, hook.ID)
 }
 
