@@ -644,8 +644,8 @@ func TestProvenByOkta(t *testing.T) {
 		want       bool
 	}{
 		"Okta's call through the key reached the hook": {reachable: true, channelKey: "A", want: true},
-		"the call failed":                               {channelKey: "A"},
-		"the channel names another key":                 {reachable: true, channelKey: "B"},
+		"the call failed":               {channelKey: "A"},
+		"the channel names another key": {reachable: true, channelKey: "B"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
