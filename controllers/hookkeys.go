@@ -226,7 +226,9 @@ func (r *TokenHookReconciler) prepareHookKeys(ctx context.Context, th *v1.TokenH
 		if err != nil {
 			return goal, err
 		}
-		st.HookKey = k
+		// A first key answers any rotation request made so far: a
+		// TokenHook applied with the annotation does not rotate at once.
+		st.HookKey, st.RotationRequest = k, th.Annotations[v1.AnnotationRotateHookKey]
 	}
 	if st.NextHookKey == nil {
 		due, request, at := rotationDue(th, now)

@@ -468,6 +468,22 @@ func TestHookKeyRotation(t *testing.T) {
 	}
 }
 
+// TestFirstKeyAnswersEarlierRotationRequests: a TokenHook applied with the
+// rotation annotation (from a manifest) makes one key, not two.
+func TestFirstKeyAnswersEarlierRotationRequests(t *testing.T) {
+	clk := clocktesting.NewFakePassiveClock(time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC))
+	r := keyReconciler(clk)
+	org := &keyOrg{appsRead: true}
+	th := pkjwtTokenHook(true)
+	th.Annotations = map[string]string{v1.AnnotationRotateHookKey: "from-git"}
+	if _, err := r.prepareHookKeys(context.Background(), th, org.client(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if st := th.Status.HookAuth; len(org.keys) != 1 || st.NextHookKey != nil || st.RotationRequest != "from-git" {
+		t.Errorf("%d keys, status %+v; want one key and the request answered", len(org.keys), st)
+	}
+}
+
 // TestHookKeyWithoutRegisterInApp: the admin's turn. The channel waits until
 // the app's JWKS holds the key; without okta.apps.read a first key is used
 // (Okta's call proves it), a rotation's waits for the admin's annotation.
