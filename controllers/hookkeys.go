@@ -236,8 +236,7 @@ func (r *TokenHookReconciler) prepareHookKeys(ctx context.Context, th *v1.TokenH
 			goal.requeueIn = at.Sub(now)
 		}
 		if due {
-			n, _ := hookKeyNumber(th, st.HookKey.Name)
-			k, err := r.findOrCreateHookKey(ctx, th, c, n+1)
+			k, err := r.findOrCreateHookKey(ctx, th, c, nextKeyNumber(th, st))
 			switch {
 			case isHookKeyLimit(err):
 				goal.rotationFailed = fmt.Sprintf("rotating it failed: the Okta org has reached its cap of hook keys (Okta allows %d); delete unused ones (Workflow > Key Management): %v", oktaHookKeyCap, err)
@@ -273,6 +272,23 @@ func (r *TokenHookReconciler) prepareHookKeys(ctx context.Context, th *v1.TokenH
 	return goal, nil
 }
 
+// nextKeyNumber is the number of a rotation's new key: past every key in
+// status, retired ones included, so that the find by name before the create
+// never finds a key that is on its way out.
+func nextKeyNumber(th *v1.TokenHook, st *v1.HookAuthStatus) int {
+	names := []string{st.HookKey.Name}
+	for _, k := range st.RetiredHookKeys {
+		names = append(names, k.Name)
+	}
+	highest := 0
+	for _, name := range names {
+		if n, ok := hookKeyNumber(th, name); ok && n > highest {
+			highest = n
+		}
+	}
+	return highest + 1
+}
+
 func channelKeyOf(h *okta.InlineHook) string {
 	if h == nil || h.OAuth == nil || h.OAuth.AuthType != okta.AuthTypePrivateKeyJWT {
 		return ""
@@ -306,7 +322,7 @@ func (r *TokenHookReconciler) adoptOrCreateHookKey(ctx context.Context, th *v1.T
 	now := metav1.NewTime(r.Clock.Now())
 	for _, k := range keys {
 		if _, ours := hookKeyNumber(th, k.Name); ours && k.ID != pick.ID {
-			th.Status.HookAuth.RetiredHookKeys = append(th.Status.HookAuth.RetiredHookKeys, v1.RetiredHookKey{ID: k.ID, KeyID: k.KeyID, RetiredAt: now})
+			th.Status.HookAuth.RetiredHookKeys = append(th.Status.HookAuth.RetiredHookKeys, v1.RetiredHookKey{ID: k.ID, KeyID: k.KeyID, Name: k.Name, RetiredAt: now})
 		}
 	}
 	logf.FromContext(ctx).Info("Adopting the TokenHook's hook key found in Okta", "id", pick.ID)
@@ -420,7 +436,7 @@ func (r *TokenHookReconciler) settleHookKeys(ctx context.Context, th *v1.TokenHo
 		if k == nil {
 			return
 		}
-		st.RetiredHookKeys = append(st.RetiredHookKeys, v1.RetiredHookKey{ID: k.ID, KeyID: k.KeyID, AppID: k.AppID, AppJWKID: k.AppJWKID,
+		st.RetiredHookKeys = append(st.RetiredHookKeys, v1.RetiredHookKey{ID: k.ID, KeyID: k.KeyID, Name: k.Name, AppID: k.AppID, AppJWKID: k.AppJWKID,
 			RetiredAt: metav1.NewTime(now)})
 	}
 	if next := st.NextHookKey; next != nil && inUse == next.ID {
@@ -439,11 +455,20 @@ func (r *TokenHookReconciler) settleHookKeys(ctx context.Context, th *v1.TokenHo
 		st.HookKey, st.NextHookKey = nil, nil
 	}
 	due, wait := retirementsDue(st, now, r.RotationGrace)
+	// With registerInApp, the JWKS entry of a key whose entry id a lost
+	// status took along is found by kid.
+	var jwks []*okta.AppJWK
+	if registersInApp(th) && slices.ContainsFunc(due, func(k v1.RetiredHookKey) bool { return k.AppJWKID == "" }) {
+		var err error
+		if jwks, err = c.ListAppJWKs(ctx, hookKeyApp(th)); err != nil && !errors.Is(err, okta.ErrNotFound) {
+			return r.failed(th, "read the app's JWKS", err)
+		}
+	}
 	for _, k := range due {
 		if k.ID == inUse {
 			continue // named by the channel again (an edit in Okta): not ours to delete
 		}
-		if err := r.deleteHookKey(ctx, th, c, k, nil); err != nil {
+		if err := r.deleteHookKey(ctx, th, c, k, jwks); err != nil {
 			return r.failed(th, "delete retired hook key "+k.ID, err)
 		}
 		st.RetiredHookKeys = slices.DeleteFunc(st.RetiredHookKeys, func(x v1.RetiredHookKey) bool { return x.ID == k.ID })
@@ -510,7 +535,7 @@ func (r *TokenHookReconciler) cleanupHookKeys(ctx context.Context, th *v1.TokenH
 	if st != nil {
 		for _, k := range []*v1.HookKeyStatus{st.HookKey, st.NextHookKey} {
 			if k != nil {
-				add(v1.RetiredHookKey{ID: k.ID, KeyID: k.KeyID, AppID: k.AppID, AppJWKID: k.AppJWKID})
+				add(v1.RetiredHookKey{ID: k.ID, KeyID: k.KeyID, Name: k.Name, AppID: k.AppID, AppJWKID: k.AppJWKID})
 			}
 		}
 		for _, k := range st.RetiredHookKeys {
@@ -523,7 +548,7 @@ func (r *TokenHookReconciler) cleanupHookKeys(ctx context.Context, th *v1.TokenH
 	}
 	for _, k := range keys {
 		if _, ours := hookKeyNumber(th, k.Name); ours {
-			add(v1.RetiredHookKey{ID: k.ID, KeyID: k.KeyID})
+			add(v1.RetiredHookKey{ID: k.ID, KeyID: k.KeyID, Name: k.Name})
 		}
 	}
 	// With registerInApp, entries of keys whose entry status lost are found

@@ -553,7 +553,7 @@ func TestHookKeysAfterALostStatus(t *testing.T) {
 		{ID: "HKYused", KeyID: "kid-used", Name: hookKeyName(th, 4)},
 		{ID: "HKYnewer", KeyID: "kid-newer", Name: hookKeyName(th, 5)},
 		{ID: "HKYforeign", KeyID: "kid-foreign", Name: "someone else's"},
-	}}
+	}, jwks: []*okta.AppJWK{{ID: "pksused", KeyID: "kid-used", Status: okta.JWKActive}, {ID: "pksnewer", KeyID: "kid-newer", Status: okta.JWKActive}}}
 	c := org.client()
 	goal, err := r.prepareHookKeys(ctx, th, c, pkjwtHook("HKYused"))
 	if err != nil {
@@ -566,8 +566,26 @@ func TestHookKeysAfterALostStatus(t *testing.T) {
 	if len(st.RetiredHookKeys) != 1 || st.RetiredHookKeys[0].ID != "HKYnewer" {
 		t.Errorf("retired %+v, want the other key of ours only", st.RetiredHookKeys)
 	}
-	if slices.ContainsFunc(org.takeCalls(), func(s string) bool { return strings.HasPrefix(s, "Create") }) {
-		t.Error("a key was created although ours exist")
+	if slices.ContainsFunc(org.takeCalls(), func(s string) bool { return strings.HasPrefix(s, "Create") || strings.HasPrefix(s, "AddAppJWK") }) {
+		t.Error("a key was created although ours exist, or added to the JWKS that has it")
+	}
+	// A rotation now makes key 6: key 5 is on its way out, not the next.
+	if n := nextKeyNumber(th, st); n != 6 {
+		t.Errorf("next key number %d, want 6", n)
+	}
+	if st.HookKey.AppJWKID != "pksused" {
+		t.Errorf("the adopted key's JWKS entry %q, want it found by kid", st.HookKey.AppJWKID)
+	}
+	// After the grace the other key goes, with its JWKS entry found by kid.
+	org.takeCalls()
+	clk.SetTime(clk.Now().Add(r.RotationGrace))
+	if err := r.settleHookKeys(ctx, th, c, pkjwtHook("HKYused"), &goal); err != nil {
+		t.Fatal(err)
+	}
+	app := th.Spec.HookAuth.OAuth.ClientID
+	if diff := cmp.Diff([]string{"ListAppJWKs " + app, "DeactivateAppJWK " + app + " pksnewer", "DeleteAppJWK " + app + " pksnewer", "DeleteHookKey HKYnewer"},
+		org.takeCalls()); diff != "" {
+		t.Errorf("retiring a key status had lost (-want +got):\n%s", diff)
 	}
 
 	// No hook yet and the key made before a crash: found by name.

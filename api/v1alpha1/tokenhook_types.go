@@ -633,6 +633,10 @@ type RetiredHookKey struct {
 	// keyID is the key's kid.
 	KeyID string `json:"keyID"`
 
+	// name of the hook key in Okta.
+	// +optional
+	Name string `json:"name,omitempty"`
+
 	// appID is the app whose JWKS entry appJWKID the operator added.
 	// +optional
 	AppID string `json:"appID,omitempty"`
