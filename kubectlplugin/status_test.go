@@ -249,7 +249,8 @@ func TestStatusErrors(t *testing.T) {
 // TestStatusShowsHookKeys: a privateKeyJWT TokenHook's hook keys, from status.
 func TestStatusShowsHookKeys(t *testing.T) {
 	th := testTokenHook(func(th *v1.TokenHook) {
-		th.Status.Conditions = readyConditions(3)
+		th.Generation, th.Status.ObservedGeneration = 4, 4
+		th.Status.Conditions = readyConditions(4)
 		th.Status.HookAuth = &v1.HookAuthStatus{
 			HookKey:         &v1.HookKeyStatus{ID: "HKY2", KeyID: "kid-2", Registered: true},
 			NextHookKey:     &v1.HookKeyStatus{ID: "HKY3", KeyID: "kid-3"},
