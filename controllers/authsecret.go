@@ -71,6 +71,9 @@ const (
 	annotationChannelSwitched      = "tokenhook.io/okta-channel-switched"
 	annotationOktaClientSecretHash = "tokenhook.io/okta-client-secret-sha256"
 	annotationOktaOAuthCheck       = "tokenhook.io/okta-oauth-check"
+	// annotationOktaHookKey is the hook key Okta's private_key_jwt channel
+	// names (hookkeys.go): another key is another route to prove.
+	annotationOktaHookKey = "tokenhook.io/okta-hook-key"
 )
 
 // authSecretState is the content of the owned auth Secret.
@@ -86,6 +89,7 @@ type authSecretState struct {
 	channelSwitched   time.Time
 	clientSecretHash  string // sha256 of the OAuth client secret Okta has
 	oktaOAuthCheck    string // the oauthCheck of the last OAUTH channel Okta had, encoded
+	oktaHookKey       string // the hook key a private_key_jwt channel of Okta's names
 }
 
 // annotations keep times to the nanosecond: whole seconds would cut a grace
@@ -119,6 +123,9 @@ func (s authSecretState) annotations() map[string]string {
 	if s.oktaOAuthCheck != "" {
 		a[annotationOktaOAuthCheck] = s.oktaOAuthCheck
 	}
+	if s.oktaHookKey != "" {
+		a[annotationOktaHookKey] = s.oktaHookKey
+	}
 	return a
 }
 
@@ -140,6 +147,7 @@ func stateFromSecret(sec *corev1.Secret) authSecretState {
 		channelSwitched:  parseTime(annotationChannelSwitched),
 		clientSecretHash: sec.Annotations[annotationOktaClientSecretHash],
 		oktaOAuthCheck:   sec.Annotations[annotationOktaOAuthCheck],
+		oktaHookKey:      sec.Annotations[annotationOktaHookKey],
 	}
 }
 
@@ -161,6 +169,7 @@ type authPlan struct {
 	awaitRollout bool
 	secretUID    string // the applied auth Secret's UID
 	hookAuth     hookAuthPlan
+	keys         hookKeyGoal // the hook keys of a private_key_jwt channel
 }
 
 // planAuthSecret moves a rotation on by at most one step. It is pure: the
@@ -173,7 +182,7 @@ func planAuthSecret(existing *authSecretState, desired string, now time.Time, gr
 		if existing != nil {
 			s.routeVerified = existing.routeVerified
 			s.oktaChannel, s.channelSwitched, s.clientSecretHash = existing.oktaChannel, existing.channelSwitched, existing.clientSecretHash
-			s.oktaOAuthCheck = existing.oktaOAuthCheck
+			s.oktaOAuthCheck, s.oktaHookKey = existing.oktaOAuthCheck, existing.oktaHookKey
 		}
 		if !registered {
 			return authPlan{next: s, oktaValue: desired}

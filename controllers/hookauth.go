@@ -162,16 +162,22 @@ func oauthIssuer(th *v1.TokenHook) string {
 	return strings.TrimSuffix(th.Spec.Okta.OrgURL, "/") + "/oauth2/" + as
 }
 
-// desiredOAuthChannel is the OAUTH channel Okta's hook should have.
-func desiredOAuthChannel(th *v1.TokenHook, clientSecret string) *okta.OAuthChannel {
+// desiredOAuthChannel is the OAUTH channel Okta's hook should have: with the
+// client secret, or (privateKeyJWT) naming the hook key hookKeyID.
+func desiredOAuthChannel(th *v1.TokenHook, clientSecret, hookKeyID string) *okta.OAuthChannel {
 	o := th.Spec.HookAuth.OAuth
-	return &okta.OAuthChannel{
-		AuthType:     okta.AuthTypeClientSecretPost,
-		ClientID:     o.ClientID,
-		ClientSecret: clientSecret,
-		TokenURL:     oauthIssuer(th) + "/v1/token",
-		Scope:        o.Scope,
+	ch := &okta.OAuthChannel{
+		AuthType: okta.AuthTypeClientSecretPost,
+		ClientID: o.ClientID,
+		TokenURL: oauthIssuer(th) + "/v1/token",
+		Scope:    o.Scope,
 	}
+	if o.PrivateKeyJWT != nil {
+		ch.AuthType, ch.HookKeyID = okta.AuthTypePrivateKeyJWT, hookKeyID
+	} else {
+		ch.ClientSecret = clientSecret
+	}
+	return ch
 }
 
 // oauthClientSecret reads the OAuth app's client secret the spec names.
@@ -192,11 +198,12 @@ func (r *TokenHookReconciler) oauthClientSecret(ctx context.Context, th *v1.Toke
 	return v, nil
 }
 
-// reconcileHookAuth plans the channel step; with OAuth it reads the client secret.
+// reconcileHookAuth plans the channel step; with clientSecretPost it reads
+// the client secret.
 func (r *TokenHookReconciler) reconcileHookAuth(ctx context.Context, th *v1.TokenHook, auth *authPlan) error {
 	want := desiredChannel(th)
 	var secret string
-	if want == channelOAuth {
+	if want == channelOAuth && th.Spec.HookAuth.OAuth.ClientSecretPost != nil {
 		var err error
 		if secret, err = r.oauthClientSecret(ctx, th); err != nil {
 			return err

@@ -148,7 +148,7 @@ func TestPodsKeepOktasOAuthCheckOnTheWayBack(t *testing.T) {
 
 func TestOAuthChannelAndDiff(t *testing.T) {
 	th := oauthTokenHook()
-	want := desiredInlineHook(th, "header-secret", channelOAuth, "client-s3cret")
+	want := desiredInlineHook(th, "header-secret", channelOAuth, "client-s3cret", "")
 	if want.AuthHeader != "" || want.AuthSecret != "" || want.OAuth == nil {
 		t.Fatalf("OAuth hook %+v carries a header secret or no channel", want)
 	}
@@ -157,7 +157,7 @@ func TestOAuthChannelAndDiff(t *testing.T) {
 	}
 	asRead := want
 	asRead.OAuth = &okta.OAuthChannel{AuthType: want.OAuth.AuthType, ClientID: want.OAuth.ClientID, TokenURL: want.OAuth.TokenURL, Scope: want.OAuth.Scope}
-	http := desiredInlineHook(th, "header-secret", channelHTTP, "")
+	http := desiredInlineHook(th, "header-secret", channelHTTP, "", "")
 	http.AuthSecret = ""
 	cases := map[string]struct {
 		got         okta.InlineHook

@@ -186,6 +186,9 @@ func (r *TokenHookReconciler) oktaCallsAhead(th *v1.TokenHook) int {
 	if th.Status.InlineHookID == "" {
 		n++
 	}
+	if usesPrivateKeyJWT(th) || th.Status.HookAuth != nil {
+		n += hookKeyCallsAhead(th, r.okta.org(th.Spec.Okta.OrgURL).listings.StaleHookKeys(), r.Clock.Now(), r.RotationGrace)
+	}
 	if isTrue(th, v1.ConditionHookServerAvailable) {
 		for _, t := range []string{v1.ConditionHookReachable, v1.ConditionPolicyRuleLinked} {
 			if c := meta.FindStatusCondition(th.Status.Conditions, t); c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != th.Generation {
@@ -199,5 +202,34 @@ func (r *TokenHookReconciler) oktaCallsAhead(th *v1.TokenHook) int {
 // oktaCleanupCalls estimates the calls of th's clean-up in Okta: the stale
 // listings, the rule's unlink, the deactivation and the delete.
 func (r *TokenHookReconciler) oktaCleanupCalls(th *v1.TokenHook) int {
-	return r.okta.org(th.Spec.Okta.OrgURL).listings.Stale(th.Spec.Okta.AuthorizationServerID, th.Status.PolicyID) + 3
+	n := r.okta.org(th.Spec.Okta.OrgURL).listings.Stale(th.Spec.Okta.AuthorizationServerID, th.Status.PolicyID) + 3
+	if st := th.Status.HookAuth; st != nil || usesPrivateKeyJWT(th) {
+		// The key listing, and per key its delete (and the JWKS entry's two).
+		n++
+		if st != nil {
+			n += 3 * (len(st.RetiredHookKeys) + 2)
+		}
+	}
+	return n
+}
+
+// hookKeyCallsAhead estimates the hook key calls of a sync: the key listing
+// when stale, a key to make (find, create) and register (list, add), and the
+// retired keys due for deletion (JWKS entry deactivate and delete, key).
+func hookKeyCallsAhead(th *v1.TokenHook, staleKeys int, now time.Time, grace time.Duration) int {
+	st := th.Status.HookAuth
+	n := staleKeys
+	if st == nil || st.HookKey == nil {
+		return n + 4
+	}
+	if due, _, _ := rotationDue(th, now); due && st.NextHookKey == nil {
+		n += 4
+	}
+	for _, k := range []*v1.HookKeyStatus{st.HookKey, st.NextHookKey} {
+		if k != nil && !k.Registered {
+			n += 2
+		}
+	}
+	due, _ := retirementsDue(st, now, grace)
+	return n + 3*len(due)
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +28,13 @@ const (
 	credClientID     = "clientID"
 	credPrivateKey   = "privateKey"
 	credPrivateKeyID = "privateKeyID"
+	// credScopes, optional: the space-separated OAuth scopes a service app
+	// asks for, instead of the operator's default (okta.DefaultScopes, with
+	// okta.apps.manage for privateKeyJWT.registerInApp), e.g. to add
+	// okta.apps.read, which lets the operator see whether an admin added a
+	// hook key to an app's JWKS. Okta refuses a token for a scope the app
+	// was not granted, so the default asks for no optional one.
+	credScopes = "scopes"
 )
 
 // OktaClientFactory builds a client for one org and credentials; tests swap
@@ -112,22 +121,27 @@ func (r *TokenHookReconciler) oktaClientFor(ctx context.Context, th *v1.TokenHoo
 	}
 	// The Secret is read only when the metadata cache shows a version other
 	// than the one last read; the config is the org's either way.
-	if cfg, ok := r.credentialsRead.get(key, rv); ok && cfg.OrgURL == th.Spec.Okta.OrgURL {
-		return r.okta.get(ctx, cfg)
-	}
-	sec := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, key, sec); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, &specError{reason: v1.ReasonCredentialsInvalid,
-				msg: fmt.Sprintf("spec.okta.credentialsSecretRef: Secret %q not found", name)}
+	cfg, ok := r.credentialsRead.get(key, rv)
+	if !ok || cfg.OrgURL != th.Spec.Okta.OrgURL {
+		sec := &corev1.Secret{}
+		if err := r.APIReader.Get(ctx, key, sec); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, &specError{reason: v1.ReasonCredentialsInvalid,
+					msg: fmt.Sprintf("spec.okta.credentialsSecretRef: Secret %q not found", name)}
+			}
+			return nil, fmt.Errorf("get Okta credentials Secret %q: %w", name, err)
 		}
-		return nil, fmt.Errorf("get Okta credentials Secret %q: %w", name, err)
+		var err error
+		if cfg, err = credentialsConfig(th.Spec.Okta.OrgURL, name, sec.Data); err != nil {
+			return nil, err
+		}
+		r.credentialsRead.put(key, sec.ResourceVersion, cfg)
 	}
-	cfg, err := credentialsConfig(th.Spec.Okta.OrgURL, name, sec.Data)
-	if err != nil {
-		return nil, err
+	// The scopes a service app asks for depend on the TokenHook, not only
+	// on the Secret it shares with others.
+	if cfg.ClientID != "" && len(cfg.Scopes) == 0 {
+		cfg.Scopes = operatorScopes(th)
 	}
-	r.credentialsRead.put(key, sec.ResourceVersion, cfg)
 	return r.okta.get(ctx, cfg)
 }
 
@@ -139,6 +153,7 @@ func credentialsConfig(orgURL, secretName string, data map[string][]byte) (okta.
 		ClientID:     string(data[credClientID]),
 		PrivateKey:   data[credPrivateKey],
 		PrivateKeyID: string(data[credPrivateKeyID]),
+		Scopes:       strings.Fields(string(data[credScopes])),
 	}
 	hasToken := cfg.APIToken != ""
 	hasApp := cfg.ClientID != "" || len(cfg.PrivateKey) > 0
@@ -152,13 +167,33 @@ func credentialsConfig(orgURL, secretName string, data map[string][]byte) (okta.
 	case hasApp && (cfg.ClientID == "" || len(cfg.PrivateKey) == 0):
 		return cfg, &specError{reason: v1.ReasonCredentialsInvalid, msg: fmt.Sprintf(
 			"Okta credentials Secret %q: a service app needs both keys %q and %q", secretName, credClientID, credPrivateKey)}
+	case hasToken && len(cfg.Scopes) > 0:
+		return cfg, &specError{reason: v1.ReasonCredentialsInvalid, msg: fmt.Sprintf(
+			"Okta credentials Secret %q: key %q is for a service app (keys %q and %q); an API token has its admin's permissions", secretName, credScopes, credClientID, credPrivateKey)}
 	}
 	return cfg, nil
 }
 
+// operatorScopes are the scopes a service app asks for by default: the
+// SDK's, and okta.apps.manage to register hook keys in an app's JWKS.
+func operatorScopes(th *v1.TokenHook) []string {
+	scopes := slices.Clone(okta.DefaultScopes)
+	if registersInApp(th) {
+		scopes = append(scopes, scopeAppsManage)
+	}
+	return scopes
+}
+
+// Okta's management scopes for apps.
+const (
+	scopeAppsRead   = "okta.apps.read"
+	scopeAppsManage = "okta.apps.manage"
+)
+
 func (c *oktaClients) get(ctx context.Context, cfg okta.Config) (okta.Client, error) {
 	h := sha256.New()
-	for _, part := range [][]byte{[]byte(cfg.OrgURL), []byte(cfg.APIToken), []byte(cfg.ClientID), cfg.PrivateKey, []byte(cfg.PrivateKeyID)} {
+	for _, part := range [][]byte{[]byte(cfg.OrgURL), []byte(cfg.APIToken), []byte(cfg.ClientID), cfg.PrivateKey, []byte(cfg.PrivateKeyID),
+		[]byte(strings.Join(cfg.Scopes, " "))} {
 		h.Write(part)
 		h.Write([]byte{0})
 	}

@@ -47,15 +47,16 @@ func legacyInlineHookName(th *v1.TokenHook) string {
 }
 
 // desiredInlineHook is the hook as Okta should have it: with an HTTP
-// channel carrying the header secret, or an OAUTH channel.
-func desiredInlineHook(th *v1.TokenHook, secret, channel, clientSecret string) okta.InlineHook {
+// channel carrying the header secret, or an OAUTH channel (with the client
+// secret, or naming the hook key hookKeyID).
+func desiredInlineHook(th *v1.TokenHook, secret, channel, clientSecret, hookKeyID string) okta.InlineHook {
 	h := okta.InlineHook{
 		Name:    inlineHookName(th),
 		URL:     th.Spec.HookServer.ExternalURL,
 		Headers: []okta.Header{{Key: ownerHeader, Value: string(th.UID)}},
 	}
 	if channel == channelOAuth {
-		h.OAuth = desiredOAuthChannel(th, clientSecret)
+		h.OAuth = desiredOAuthChannel(th, clientSecret, hookKeyID)
 	} else {
 		h.AuthHeader, h.AuthSecret = th.Spec.AuthHeader, secret
 	}
@@ -95,13 +96,13 @@ func hookDiff(got *okta.InlineHook, want okta.InlineHook, secretKnown bool) stri
 			got, want string
 		}{
 			{"authType", g.AuthType, w.AuthType}, {"clientId", g.ClientID, w.ClientID},
-			{"tokenUrl", g.TokenURL, w.TokenURL}, {"scope", g.Scope, w.Scope},
+			{"tokenUrl", g.TokenURL, w.TokenURL}, {"scope", g.Scope, w.Scope}, {"hookKeyId", g.HookKeyID, w.HookKeyID},
 		} {
 			if f.got != f.want {
 				diff = append(diff, "channel.config."+f.name)
 			}
 		}
-		if !secretKnown {
+		if !secretKnown && w.AuthType == okta.AuthTypeClientSecretPost {
 			diff = append(diff, "channel.config.clientSecret")
 		}
 	default:
@@ -149,6 +150,7 @@ func (r *TokenHookReconciler) reconcileOkta(ctx context.Context, th *v1.TokenHoo
 		waitForRoute(th, "waiting for Okta's call to reach the hook server before the rule calls it")
 		return err
 	}
+	provenByOkta(th, hook)
 	return r.syncPolicyRule(ctx, th, c, hook.ID)
 }
 
@@ -228,9 +230,22 @@ func (r *TokenHookReconciler) syncInlineHook(ctx context.Context, th *v1.TokenHo
 	if err != nil {
 		return nil, r.oktaFailed(th, cond, "observe inline hook", err)
 	}
-	want := desiredInlineHook(th, auth.oktaValue, auth.hookAuth.channel, auth.hookAuth.clientSecret)
+	keys, err := r.prepareHookKeys(ctx, th, c, got)
+	if errors.Is(err, errConditionSet) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	auth.keys = keys
+	want := desiredInlineHook(th, auth.oktaValue, auth.hookAuth.channel, auth.hookAuth.clientSecret, keys.channelKeyID)
 	if got != nil {
 		return r.finishInlineHook(ctx, th, c, auth, hs, got, want)
+	}
+	if want.OAuth != nil && want.OAuth.AuthType == okta.AuthTypePrivateKeyJWT && want.OAuth.HookKeyID == "" {
+		// The hook is made once its channel's key is in the app's JWKS.
+		setFalse(th, cond, v1.ReasonHookKeyNotRegistered, hookKeyWaitMessage(th))
+		return nil, nil
 	}
 
 	created, err := c.CreateInlineHook(ctx, want)
@@ -276,7 +291,16 @@ func (r *TokenHookReconciler) finishInlineHook(ctx context.Context, th *v1.Token
 	}
 	if auth.hookAuth.awaitRollout && !hs.rolledOut {
 		// The channel changes once every replica accepts both ways.
-		want = desiredInlineHook(th, auth.oktaValue, oktaChannelOf(auth.next), auth.hookAuth.clientSecret)
+		want = desiredInlineHook(th, auth.oktaValue, oktaChannelOf(auth.next), auth.hookAuth.clientSecret, auth.keys.channelKeyID)
+	}
+	if want.OAuth != nil && want.OAuth.AuthType == okta.AuthTypePrivateKeyJWT && want.OAuth.HookKeyID == "" {
+		// No key the channel may name is in the app's JWKS yet: Okta's
+		// hook stays as it is, calls keep coming the way they do.
+		if err := r.activate(ctx, th, c, got); err != nil {
+			return nil, err
+		}
+		setFalse(th, cond, v1.ReasonHookKeyNotRegistered, fmt.Sprintf("inline hook %s keeps its channel until then: %s", got.ID, hookKeyWaitMessage(th)))
+		return got, nil
 	}
 	if want.OAuth != nil && !auth.okta {
 		// Okta sends no header secret on an OAUTH channel: the pods may
@@ -307,6 +331,13 @@ func (r *TokenHookReconciler) finishInlineHook(ctx context.Context, th *v1.Token
 		r.event(th, corev1.EventTypeNormal, "ActivatedInlineHook", "Activate", "Activated Okta inline hook %s", got.ID)
 		got = activated
 	}
+	// The hook keys follow the channel as Okta now has it.
+	if err := r.settleHookKeys(ctx, th, c, got, &auth.keys); errors.Is(err, errConditionSet) {
+		return got, nil
+	} else if err != nil {
+		return nil, err
+	}
+	keyReason, keyMsg, keyNews := hookKeyCondition(th, got.ID, auth.keys)
 	switch {
 	case auth.hookAuth.switching:
 		way := "the header secret"
@@ -315,12 +346,28 @@ func (r *TokenHookReconciler) finishInlineHook(ctx context.Context, th *v1.Token
 		}
 		setTrue(th, cond, v1.ReasonSwitchingHookAuth, fmt.Sprintf(
 			"inline hook %s is active; Okta's calls move to %s: the hook server accepts both ways meanwhile", got.ID, way))
+	case auth.rotating && want.OAuth == nil:
+		setTrue(th, cond, v1.ReasonRotatingSecret, fmt.Sprintf("inline hook %s is active; its auth secret is being rotated", got.ID))
+	case keyNews:
+		setTrue(th, cond, keyReason, keyMsg)
 	case auth.rotating:
 		setTrue(th, cond, v1.ReasonRotatingSecret, fmt.Sprintf("inline hook %s is active; its auth secret is being rotated", got.ID))
 	default:
 		setTrue(th, cond, v1.ReasonRegistered, fmt.Sprintf("inline hook %s is active and up to date", got.ID))
 	}
 	return got, nil
+}
+
+// activate makes the hook ACTIVE if it is not.
+func (r *TokenHookReconciler) activate(ctx context.Context, th *v1.TokenHook, c okta.Client, h *okta.InlineHook) error {
+	if h.Status == okta.StatusActive {
+		return nil
+	}
+	if _, err := c.ActivateInlineHook(ctx, h.ID); err != nil {
+		return r.oktaFailed(th, v1.ConditionInlineHookRegistered, "activate inline hook", err)
+	}
+	r.event(th, corev1.EventTypeNormal, "ActivatedInlineHook", "Activate", "Activated Okta inline hook %s", h.ID)
+	return nil
 }
 
 // recordInlineHookID writes the new hook's id to status at once, so that a
@@ -349,7 +396,9 @@ func (r *TokenHookReconciler) oktaHas(ctx context.Context, th *v1.TokenHook, aut
 		auth.oktaChannelIs(channelOAuth, now)
 		auth.next.clientSecretHash = secretHash(h.OAuth.ClientSecret)
 		auth.next.oktaOAuthCheck = specOAuthCheck(th).encode()
+		auth.next.oktaHookKey = h.OAuth.HookKeyID
 	} else {
+		auth.next.oktaHookKey = ""
 		auth.oktaChannelIs(channelHTTP, now)
 		auth.oktaUpdatedWith(h.AuthSecret, now)
 	}
@@ -368,7 +417,9 @@ func oktaChannelOf(s authSecretState) string {
 // channel: the header secret, or the OAuth app's client secret.
 func oktaHasSecretOf(auth *authPlan, want okta.InlineHook) bool {
 	if want.OAuth != nil {
-		return oktaChannelOf(auth.next) == channelOAuth && auth.next.clientSecretHash == secretHash(want.OAuth.ClientSecret)
+		// A private_key_jwt channel has no secret: Okta holds the key.
+		return oktaChannelOf(auth.next) == channelOAuth &&
+			(want.OAuth.AuthType == okta.AuthTypePrivateKeyJWT || auth.next.clientSecretHash == secretHash(want.OAuth.ClientSecret))
 	}
 	return auth.okta
 }
@@ -469,8 +520,9 @@ func (r *TokenHookReconciler) unlinkRule(ctx context.Context, th *v1.TokenHook, 
 }
 
 // cleanupOkta undoes what the TokenHook did in Okta: the rule stops calling
-// the hook, then the hook is deactivated and deleted. Anything already gone
-// counts as done.
+// the hook, then the hook is deactivated and deleted, then its hook keys
+// (with the JWKS entries the operator added). Anything already gone counts
+// as done.
 func (r *TokenHookReconciler) cleanupOkta(ctx context.Context, th *v1.TokenHook) error {
 	c, err := r.oktaClientFor(ctx, th)
 	if err != nil {
@@ -481,13 +533,14 @@ func (r *TokenHookReconciler) cleanupOkta(ctx context.Context, th *v1.TokenHook)
 	hook, err := r.observeInlineHook(ctx, th, c)
 	var conflict *conflictError
 	if errors.As(err, &conflict) {
-		return nil
+		return r.cleanupHookKeys(ctx, th, c)
 	}
 	if err != nil {
 		return err
 	}
 	if hook == nil {
-		return nil // never created, or already deleted in Okta
+		// Never created, or already deleted in Okta; its keys may exist.
+		return r.cleanupHookKeys(ctx, th, c)
 	}
 	policyID, ruleID := th.Status.PolicyID, th.Status.RuleID
 	if ruleID == "" {
@@ -509,7 +562,8 @@ func (r *TokenHookReconciler) cleanupOkta(ctx context.Context, th *v1.TokenHook)
 		return fmt.Errorf("delete inline hook %s: %w", hook.ID, err)
 	}
 	r.event(th, corev1.EventTypeNormal, "DeletedInlineHook", "Delete", "Deleted Okta inline hook %s", hook.ID)
-	return nil
+	// The hook used one of the keys: they go only after it.
+	return r.cleanupHookKeys(ctx, th, c)
 }
 
 // oktaFailed sets a False condition for err and decides whether to retry:

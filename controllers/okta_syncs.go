@@ -82,7 +82,8 @@ func (r *TokenHookReconciler) oktaInputs(ctx context.Context, th *v1.TokenHook, 
 		fmt.Sprint(available != nil && available.Status == metav1.ConditionTrue, hs.generation, routeProven || hs.rolledOut),
 		credsVersion,
 		fmt.Sprint(auth.hookAuth.podMode, auth.hookAuth.channel, auth.hookAuth.awaitRollout, auth.hookAuth.switching),
-		secretHash(auth.hookAuth.clientSecret), auth.next.oktaChannel, auth.next.clientSecretHash,
+		secretHash(auth.hookAuth.clientSecret), auth.next.oktaChannel, auth.next.clientSecretHash, auth.next.oktaHookKey,
+		hookKeyInputs(th, r.Clock.Now(), r.RotationGrace),
 	}
 	sum := sha256.Sum256([]byte(strings.Join(parts, "\n")))
 	return hex.EncodeToString(sum[:])

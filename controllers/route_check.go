@@ -43,6 +43,9 @@ func routeFingerprint(th *v1.TokenHook, hookID string, auth *authPlan, hs hookSe
 	// OAuth, adds nothing, so that routes proven then stay proven.
 	if ch := oktaChannelOf(auth.next); ch != channelHTTP {
 		parts = append(parts, ch, auth.next.clientSecretHash)
+		if auth.next.oktaHookKey != "" {
+			parts = append(parts, auth.next.oktaHookKey)
+		}
 	}
 	sum := sha256.Sum256([]byte(strings.Join(parts, "\n")))
 	return hex.EncodeToString(sum[:])

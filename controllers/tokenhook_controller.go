@@ -277,10 +277,15 @@ func (r *TokenHookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			return ctrl.Result{}, err
 		}
 		// The sync may have moved status and the auth plan on: fingerprint
-		// what the next reconcile will see.
-		r.oktaSynced.done(th.UID, r.oktaInputs(ctx, th, auth, hs), r.Clock.Now().Add(r.DriftInterval*9/10))
+		// what the next reconcile will see. A hook key step waiting for
+		// something (an admin, a grace period, a schedule) syncs again then.
+		due := r.DriftInterval * 9 / 10
+		if w := auth.keys.requeueIn; w > 0 && w < due {
+			due = w
+		}
+		r.oktaSynced.done(th.UID, r.oktaInputs(ctx, th, auth, hs), r.Clock.Now().Add(due))
 	}
-	for _, wait := range []time.Duration{auth.requeueIn, auth.hookAuth.requeueIn} {
+	for _, wait := range []time.Duration{auth.requeueIn, auth.hookAuth.requeueIn, auth.keys.requeueIn} {
 		if wait > 0 && wait < next {
 			next = wait
 		}

@@ -286,7 +286,7 @@ func TestInlineHookName(t *testing.T) {
 
 func TestHookDiff(t *testing.T) {
 	th := sampleTokenHook()
-	want := desiredInlineHook(th, "s3cret", channelHTTP, "")
+	want := desiredInlineHook(th, "s3cret", channelHTTP, "", "")
 	same := want
 	same.AuthSecret = ""
 	cases := map[string]struct {
@@ -331,6 +331,9 @@ func TestCredentialsConfig(t *testing.T) {
 		"service app sans key":  {data: map[string]string{"clientID": "0oa1"}, wantErr: "needs both"},
 		"service app sans id":   {data: map[string]string{"privateKey": "k"}, wantErr: "needs both"},
 		"empty token is absent": {data: map[string]string{"apiToken": ""}, wantErr: `needs key "apiToken"`},
+		"service app with scopes": {data: map[string]string{"clientID": "0oa1", "privateKey": "-----BEGIN",
+			"scopes": "okta.inlineHooks.manage okta.authorizationServers.manage okta.apps.read"}},
+		"API token with scopes": {data: map[string]string{"apiToken": "t", "scopes": "okta.apps.read"}, wantErr: `key "scopes" is for a service app`},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

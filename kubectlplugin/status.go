@@ -99,6 +99,9 @@ func WriteStatus(w io.Writer, r *StatusReport, now time.Time) error {
 	row("Inline hook", "%s (%s)", idOrNone(th.Status.InlineHookID), firstOf(okta.InlineHookName, "tokenhook/"+th.Namespace+"/"+th.Name))
 	row("Policy", "%s (%s)", idOrNone(th.Status.PolicyID), selectorText(okta.Policy))
 	row("Rule", "%s (%s)", idOrNone(th.Status.RuleID), selectorText(okta.Rule))
+	if text := hookKeyText(th); text != "" {
+		row("Hook key", "%s", text)
+	}
 
 	cm := th.Spec.Patients.ConfigMapRef
 	row("Patients", "%d in ConfigMap %s, key %s", th.Status.Patients, cm.Name, firstOf(cm.Key, "patients.csv"))
@@ -198,4 +201,26 @@ func selectorText(s v1.OktaObjectSelector) string {
 		return fmt.Sprintf("name %q", s.Name)
 	}
 	return "id " + s.ID
+}
+
+// hookKeyText describes the privateKeyJWT hook keys in status; "" without.
+func hookKeyText(th *v1.TokenHook) string {
+	st := th.Status.HookAuth
+	if st == nil || st.HookKey == nil {
+		return ""
+	}
+	registered := func(k *v1.HookKeyStatus) string {
+		if k.Registered {
+			return "in the app's JWKS"
+		}
+		return "not yet in the app's JWKS"
+	}
+	text := fmt.Sprintf("kid %s (%s, %s)", st.HookKey.KeyID, st.HookKey.ID, registered(st.HookKey))
+	if n := st.NextHookKey; n != nil {
+		text += fmt.Sprintf("; rotating to kid %s (%s, %s)", n.KeyID, n.ID, registered(n))
+	}
+	if n := len(st.RetiredHookKeys); n > 0 {
+		text += fmt.Sprintf("; %d retired, deleted after the grace period", n)
+	}
+	return text
 }

@@ -245,3 +245,30 @@ func TestStatusErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestStatusShowsHookKeys: a privateKeyJWT TokenHook's hook keys, from status.
+func TestStatusShowsHookKeys(t *testing.T) {
+	th := testTokenHook(func(th *v1.TokenHook) {
+		th.Generation, th.Status.ObservedGeneration = 4, 4
+		th.Status.Conditions = readyConditions(4)
+		th.Status.HookAuth = &v1.HookAuthStatus{
+			HookKey:         &v1.HookKeyStatus{ID: "HKY2", KeyID: "kid-2", Registered: true},
+			NextHookKey:     &v1.HookKeyStatus{ID: "HKY3", KeyID: "kid-3"},
+			RetiredHookKeys: []v1.RetiredHookKey{{ID: "HKY1", KeyID: "kid-1"}},
+		}
+	})
+	env := &Env{Client: fakeClient(t, th, testDeployment(th, 2)), Now: func() time.Time { return testNow }}
+	out, _, err := runCmd(t, env, "status", testName, "-n", testNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "Hook key:     kid kid-2 (HKY2, in the app's JWKS); rotating to kid kid-3 (HKY3, not yet in the app's JWKS); 1 retired, deleted after the grace period\n"
+	if !strings.Contains(out, want) {
+		t.Errorf("status output lacks %q:\n%s", want, out)
+	}
+	plain := testTokenHook(func(th *v1.TokenHook) { th.Status.Conditions = readyConditions(3) })
+	env = &Env{Client: fakeClient(t, plain, testDeployment(plain, 2)), Now: func() time.Time { return testNow }}
+	if out, _, _ := runCmd(t, env, "status", testName, "-n", testNS); strings.Contains(out, "Hook key") {
+		t.Errorf("a TokenHook without hook keys shows a Hook key row:\n%s", out)
+	}
+}

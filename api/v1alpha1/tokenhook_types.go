@@ -93,7 +93,7 @@ type HookAuth struct {
 // access token at the authorization server's token endpoint as a service app
 // (client credentials grant) and reuses it until it expires. The hook servers
 // accept only tokens from that issuer, for that audience and app, with the scope.
-// +kubebuilder:validation:XValidation:rule="has(self.clientSecretPost)",message="hookAuth.oauth.clientSecretPost must be set: it names the service app's client secret"
+// +kubebuilder:validation:XValidation:rule="has(self.clientSecretPost) != has(self.privateKeyJWT)",message="set exactly one of hookAuth.oauth.clientSecretPost and hookAuth.oauth.privateKeyJWT: how Okta authenticates as the service app"
 type HookOAuth struct {
 	// authorizationServerID is the custom authorization server that issues
 	// the hook's tokens. Defaults to spec.okta.authorizationServerID.
@@ -141,6 +141,57 @@ type HookOAuth struct {
 	// Ready again, so no token request fails meanwhile.
 	// +optional
 	ClientSecretPost *ClientSecretPost `json:"clientSecretPost,omitempty"`
+
+	// privateKeyJWT: Okta authenticates as the app with a client assertion
+	// signed by a hook key (Okta's private_key_jwt), which the operator has
+	// Okta generate: the private key never leaves Okta, and the app's JWKS
+	// must hold the public key (status.hookAuth.hookKey.publicJWK). Set
+	// exactly one of clientSecretPost and privateKeyJWT.
+	// +optional
+	PrivateKeyJWT *PrivateKeyJWT `json:"privateKeyJWT,omitempty"`
+}
+
+// PrivateKeyJWT configures the hook keys of a private_key_jwt channel.
+//
+// A rotation never fails a call: the operator has Okta make a new hook key,
+// waits until the app's JWKS holds its public key (adding it itself with
+// registerInApp), only then moves Okta's channel to it, and deletes the old
+// key (and the JWKS entry it added) after the rotation grace period. Request
+// a rotation now by setting the annotation tokenhook.io/rotate-hook-key to a
+// new value (e.g. a timestamp); status.hookAuth.rotationRequest shows the
+// value last acted on.
+type PrivateKeyJWT struct {
+	// appID is the Okta app ID of the service app whose JWKS holds the hook
+	// keys (the path of Okta's /api/v1/apps/{appId}/credentials/jwks).
+	// Defaults to clientID: Okta uses an app's ID as its client ID unless
+	// one was chosen when the app was created.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=100
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]+$`
+	// +optional
+	AppID string `json:"appID,omitempty"`
+
+	// registerInApp makes the operator add each new hook key's public key to
+	// the app's JWKS (and remove the keys it added once they are retired),
+	// which needs the management scope okta.apps.manage for the operator's
+	// own Okta service app (an API token needs an admin allowed to edit the
+	// app). When false (the default), an admin adds the key shown in
+	// status.hookAuth; the operator checks the app's JWKS for it with
+	// okta.apps.read, and without that scope says so and relies on Okta's
+	// call through the hook.
+	// +optional
+	RegisterInApp bool `json:"registerInApp,omitempty"`
+
+	// rotateEvery rotates the hook key on a schedule, counted from when
+	// Okta's channel moved to the current key: a Go duration such as 720h,
+	// at least 1h. Unset: no
+	// scheduled rotation (the annotation tokenhook.io/rotate-hook-key still
+	// rotates on request).
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h')",message="hookAuth.oauth.privateKeyJWT.rotateEvery must be at least 1h: each rotation makes a new hook key (Okta allows 50 per org) and waits out a grace period"
+	// +optional
+	RotateEvery *metav1.Duration `json:"rotateEvery,omitempty"`
 }
 
 // ClientSecretPost names the service app's client secret.
@@ -411,6 +462,17 @@ type ConfigMapKeyRef struct {
 	Key string `json:"key,omitempty"`
 }
 
+// Annotations on a TokenHook that ask the operator for an action.
+const (
+	// AnnotationRotateHookKey: a new value (any, e.g. a timestamp) asks for
+	// one rotation of the privateKeyJWT hook key.
+	AnnotationRotateHookKey = "tokenhook.io/rotate-hook-key"
+	// AnnotationHookKeyRegistered: the kid of a new hook key that an admin
+	// added to the service app's JWKS, for when the operator cannot read
+	// that JWKS (no okta.apps.read): Okta's channel then moves to that key.
+	AnnotationHookKeyRegistered = "tokenhook.io/hook-key-registered"
+)
+
 // Condition types. Ready is True when all of the others are.
 const (
 	ConditionReady                = "Ready"
@@ -447,6 +509,9 @@ const (
 	ReasonRotatingSecret       = "RotatingSecret"       // a new auth secret is being rolled out
 	ReasonSwitchingHookAuth    = "SwitchingHookAuth"    // Okta's channel is moving between header and OAuth auth
 	ReasonClientSecretNotFound = "ClientSecretNotFound" // the Secret named by spec.hookAuth.oauth.clientSecretPost is missing or empty
+	ReasonHookKeyNotRegistered = "HookKeyNotRegistered" // the service app's JWKS lacks the hook key's public key: an admin must add it
+	ReasonRotatingHookKey      = "RotatingHookKey"      // a new hook key is being registered, or the old one waits out its grace period
+	ReasonHookKeyLimitReached  = "HookKeyLimitReached"  // the org has as many hook keys (or the app as many JWKS keys) as Okta allows
 	ReasonSuspended            = "Suspended"            // spec.suspend is true
 	ReasonWaiting              = "Waiting"              // waiting on an earlier stage
 	ReasonReady                = "Ready"                // every condition is True
@@ -486,6 +551,103 @@ type TokenHookStatus struct {
 	// readyReplicas of the hook server Deployment.
 	// +optional
 	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+
+	// hookAuth shows the hook keys of a privateKeyJWT channel.
+	// +optional
+	HookAuth *HookAuthStatus `json:"hookAuth,omitempty"`
+}
+
+// HookAuthStatus is what the operator keeps of the hook keys it made in Okta
+// for a private_key_jwt channel. Okta holds their private keys; only the
+// public ones are shown.
+type HookAuthStatus struct {
+	// hookKey is the key whose private key signs Okta's client assertions,
+	// or will once the service app's JWKS holds its public key.
+	// +optional
+	HookKey *HookKeyStatus `json:"hookKey,omitempty"`
+
+	// nextHookKey is the new key of a rotation under way: Okta's channel
+	// moves to it once the service app's JWKS holds its public key.
+	// +optional
+	NextHookKey *HookKeyStatus `json:"nextHookKey,omitempty"`
+
+	// retiredHookKeys left Okta's channel (by a rotation, or a switch away
+	// from privateKeyJWT); each is deleted in Okta, with the JWKS entry the
+	// operator added for it, once the rotation grace period is over.
+	// +listType=atomic
+	// +optional
+	RetiredHookKeys []RetiredHookKey `json:"retiredHookKeys,omitempty"`
+
+	// rotationRequest is the value of the annotation
+	// tokenhook.io/rotate-hook-key that the last rotation was made for.
+	// +optional
+	RotationRequest string `json:"rotationRequest,omitempty"`
+}
+
+// HookKeyStatus is one of the TokenHook's hook keys.
+type HookKeyStatus struct {
+	// id of the hook key in Okta (HKY…): the channel's hookKeyId.
+	ID string `json:"id"`
+
+	// keyID is the key's kid, as Okta's client assertions and the app's
+	// JWKS carry it.
+	KeyID string `json:"keyID"`
+
+	// name of the hook key in Okta: tokenhook/<namespace>/<name>/<uid>/<n>.
+	// +optional
+	Name string `json:"name,omitempty"`
+
+	// publicJWK is the public key as a JWK (JSON): what the service app's
+	// JWKS must hold.
+	// +optional
+	PublicJWK string `json:"publicJWK,omitempty"`
+
+	// created is when the operator made (or found) the key.
+	// +optional
+	Created *metav1.Time `json:"created,omitempty"`
+
+	// rotatedAt is when Okta's channel moved to this key.
+	// +optional
+	RotatedAt *metav1.Time `json:"rotatedAt,omitempty"`
+
+	// registered says that the service app's JWKS holds the key: the
+	// operator added it, or saw it there.
+	// +optional
+	Registered bool `json:"registered,omitempty"`
+
+	// appID is the app whose JWKS entry appJWKID the operator added.
+	// +optional
+	AppID string `json:"appID,omitempty"`
+
+	// appJWKID is the id (pks…) of the JWKS entry the operator added for the
+	// key (registerInApp), which it removes with the key.
+	// +optional
+	AppJWKID string `json:"appJWKID,omitempty"`
+}
+
+// RetiredHookKey is a hook key that Okta's channel no longer uses.
+type RetiredHookKey struct {
+	// id of the hook key in Okta.
+	ID string `json:"id"`
+
+	// keyID is the key's kid.
+	KeyID string `json:"keyID"`
+
+	// name of the hook key in Okta.
+	// +optional
+	Name string `json:"name,omitempty"`
+
+	// appID is the app whose JWKS entry appJWKID the operator added.
+	// +optional
+	AppID string `json:"appID,omitempty"`
+
+	// appJWKID is the JWKS entry the operator added for the key; "" when an
+	// admin registered it (it is left to the admin).
+	// +optional
+	AppJWKID string `json:"appJWKID,omitempty"`
+
+	// retiredAt is when Okta's channel stopped using the key.
+	RetiredAt metav1.Time `json:"retiredAt"`
 }
 
 // TokenHook deploys a hook server that adds a patient claim to Okta tokens,

@@ -218,4 +218,23 @@ type Client interface {
 	// DeleteHookKey deletes a hook key no hook uses; deleting one in use is a terminal error.
 	// ErrNotFound if it is already gone.
 	DeleteHookKey(ctx context.Context, id string) error
+
+	// ListAppJWKs lists the JSON Web Keys of an OAuth app (appID is the app's ID, which is its
+	// client ID unless one was chosen at creation): to see whether a hook key's public key is
+	// registered there. Needs okta.apps.read: without it Okta answers 403, a terminal error.
+	// ErrNotFound if the app is absent.
+	ListAppJWKs(ctx context.Context, appID string) ([]*AppJWK, error)
+
+	// AddAppJWK adds key, ACTIVE, to an app's JWKS as a signing key (RS256). Needs
+	// okta.apps.manage. A kid already in the JWKS, and more than 50 keys, are terminal errors.
+	AddAppJWK(ctx context.Context, appID string, key PublicKey) (*AppJWK, error)
+
+	// DeactivateAppJWK sets a key of an app's JWKS INACTIVE (idempotent): the step before
+	// DeleteAppJWK. Deactivating the only active key of a private_key_jwt app is a terminal
+	// error. ErrNotFound if the app or the key is absent.
+	DeactivateAppJWK(ctx context.Context, appID, jwkID string) (*AppJWK, error)
+
+	// DeleteAppJWK deletes an INACTIVE key of an app's JWKS (jwkID is AppJWK.ID, not the kid);
+	// deleting an ACTIVE one is a terminal error. ErrNotFound if it is already gone.
+	DeleteAppJWK(ctx context.Context, appID, jwkID string) error
 }

@@ -418,3 +418,126 @@ func TestOAuthChannelEndToEnd(t *testing.T) {
 type roundTripperFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestAppJWKSContract: an app's JWKS through the real client: a hook key's public key is added
+// (ACTIVE, RS256, its kid), listed, makes the app's private_key_jwt assertions verify, and is
+// deactivated then deleted; Okta's refusals are terminal.
+func TestAppJWKSContract(t *testing.T) {
+	e := newEnv(t, oktasim.Options{})
+	ctx := context.Background()
+	if err := e.sim.AddClient(oktasim.ClientSpec{ClientID: jwtApp, GrantTypes: []string{oktasim.GrantClientCredentials},
+		TokenEndpointAuthMethod: oktasim.ClientAuthPrivateKeyJWT}); err != nil {
+		t.Fatal(err)
+	}
+	k, err := e.client.CreateHookKey(ctx, "tokenhook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := e.client.ListAppJWKs(ctx, jwtApp); err != nil || len(keys) != 0 {
+		t.Fatalf("ListAppJWKs of a new app = %v, %v", keys, err)
+	}
+	added, err := e.client.AddAppJWK(ctx, jwtApp, *k.PublicKey)
+	if err != nil {
+		t.Fatalf("AddAppJWK: %v", err)
+	}
+	want := &okta.AppJWK{ID: added.ID, KeyID: k.KeyID, Status: okta.JWKActive, Type: "RSA", Use: "sig", N: k.PublicKey.N, E: k.PublicKey.E}
+	if diff := cmp.Diff(want, added); diff != "" || !strings.HasPrefix(added.ID, "pks") {
+		t.Errorf("added JWK (-want +got):\n%s", diff)
+	}
+	stored, err := e.sim.AppJWKs(jwtApp)
+	if err != nil || len(stored) != 1 || stored[0].Key.Algorithm != "RS256" || stored[0].Key.KeyID != k.KeyID {
+		t.Fatalf("the simulator's JWKS %+v, %v", stored, err)
+	}
+	pub, _ := k.PublicKey.RSA()
+	if !pub.Equal(stored[0].Key.Key) {
+		t.Error("the key in the app's JWKS is not the hook key's public key")
+	}
+	listed, err := e.client.ListAppJWKs(ctx, jwtApp)
+	if err != nil || len(listed) != 1 || !cmp.Equal(want, listed[0]) {
+		t.Errorf("ListAppJWKs = %+v, %v", listed, err)
+	}
+	if okta.AppJWKWithKeyID(listed, k.KeyID) == nil || okta.AppJWKWithKeyID(listed, "other") != nil {
+		t.Error("AppJWKWithKeyID")
+	}
+
+	// A kid twice is refused; so is deleting an ACTIVE key, and deactivating the only one.
+	_, err = e.client.AddAppJWK(ctx, jwtApp, *k.PublicKey)
+	if ae := wantAPIError(t, err, http.StatusBadRequest, "E0000001"); !okta.IsTerminal(err) || !strings.Contains(strings.Join(ae.ErrorCauses, " "), "unique `kid`") {
+		t.Errorf("a kid twice: %v", err)
+	}
+	wantAPIError(t, e.client.DeleteAppJWK(ctx, jwtApp, added.ID), http.StatusBadRequest, "E0000001")
+	_, err = e.client.DeactivateAppJWK(ctx, jwtApp, added.ID)
+	wantAPIError(t, err, http.StatusBadRequest, "E0000001")
+
+	second, err := e.client.CreateHookKey(ctx, "second")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.AddAppJWK(ctx, jwtApp, *second.PublicKey); err != nil {
+		t.Fatal(err)
+	}
+	off, err := e.client.DeactivateAppJWK(ctx, jwtApp, added.ID)
+	if err != nil || off.Status != okta.JWKInactive {
+		t.Fatalf("DeactivateAppJWK = %+v, %v", off, err)
+	}
+	if again, err := e.client.DeactivateAppJWK(ctx, jwtApp, added.ID); err != nil || again.Status != okta.JWKInactive {
+		t.Errorf("second DeactivateAppJWK = %+v, %v, want idempotent", again, err)
+	}
+	if err := e.client.DeleteAppJWK(ctx, jwtApp, added.ID); err != nil {
+		t.Fatalf("DeleteAppJWK: %v", err)
+	}
+	if err := e.client.DeleteAppJWK(ctx, jwtApp, added.ID); !errors.Is(err, okta.ErrNotFound) {
+		t.Errorf("second DeleteAppJWK = %v, want ErrNotFound", err)
+	}
+	if _, err := e.client.ListAppJWKs(ctx, "0oanosuchapp00000000"); !errors.Is(err, okta.ErrNotFound) {
+		t.Errorf("ListAppJWKs of no app = %v, want ErrNotFound", err)
+	}
+	for _, bad := range []string{"../hook-keys", "0oa?x=1", ""} {
+		if _, err := e.client.ListAppJWKs(ctx, bad); !errors.Is(err, okta.ErrInvalid) {
+			t.Errorf("ListAppJWKs(%q) = %v, want ErrInvalid", bad, err)
+		}
+	}
+}
+
+// TestAppJWKSNeedsAppsScopes: a service app without okta.apps.read gets 403 on the list, one
+// with okta.apps.read 403 on the add: terminal errors the controller reports.
+func TestAppJWKSNeedsAppsScopes(t *testing.T) {
+	key, _ := testKeys(t)
+	for _, tc := range []struct {
+		scopes     []string
+		list, post int
+	}{
+		{okta.DefaultScopes, http.StatusForbidden, http.StatusForbidden},
+		{append(slices.Clone(okta.DefaultScopes), "okta.apps.read"), 0, http.StatusForbidden},
+		{append(slices.Clone(okta.DefaultScopes), "okta.apps.manage"), 0, 0},
+	} {
+		t.Run(strings.Join(tc.scopes, " "), func(t *testing.T) {
+			e := newKeyEnv(t, key, key, tc.scopes, tc.scopes)
+			ctx := context.Background()
+			if err := e.sim.AddClient(oktasim.ClientSpec{ClientID: jwtApp, GrantTypes: []string{oktasim.GrantClientCredentials},
+				TokenEndpointAuthMethod: oktasim.ClientAuthPrivateKeyJWT}); err != nil {
+				t.Fatal(err)
+			}
+			hk, err := e.sim.AddHookKey("k")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = e.client.ListAppJWKs(ctx, jwtApp)
+			if tc.list == 0 && err != nil || tc.list != 0 && !okta.IsTerminal(err) {
+				t.Fatalf("ListAppJWKs = %v, want status %d", err, tc.list)
+			}
+			if tc.list != 0 {
+				wantAPIError(t, err, tc.list, "")
+			}
+			pub := &okta.PublicKey{KeyID: hk.KeyID, Type: "RSA"}
+			raw, _ := json.Marshal(hk.PublicKey)
+			var jwk struct{ N, E string }
+			_ = json.Unmarshal(raw, &jwk)
+			pub.N, pub.E = jwk.N, jwk.E
+			_, err = e.client.AddAppJWK(ctx, jwtApp, *pub)
+			if tc.post == 0 && err != nil || tc.post != 0 && !okta.IsTerminal(err) {
+				t.Fatalf("AddAppJWK = %v, want status %d", err, tc.post)
+			}
+		})
+	}
+}

@@ -262,3 +262,31 @@ func (i *instrumented) DeleteHookKey(ctx context.Context, id string) error {
 	i.m.observe("delete_hook_key", start, err)
 	return err
 }
+
+func (i *instrumented) ListAppJWKs(ctx context.Context, appID string) ([]*AppJWK, error) {
+	start := time.Now()
+	out, err := i.next.ListAppJWKs(ctx, appID)
+	i.m.observe("list_app_jwks", start, err)
+	return out, err
+}
+
+func (i *instrumented) AddAppJWK(ctx context.Context, appID string, key PublicKey) (*AppJWK, error) {
+	start := time.Now()
+	out, err := i.next.AddAppJWK(ctx, appID, key)
+	i.m.observe("add_app_jwk", start, err)
+	return out, err
+}
+
+func (i *instrumented) DeactivateAppJWK(ctx context.Context, appID, jwkID string) (*AppJWK, error) {
+	start := time.Now()
+	out, err := i.next.DeactivateAppJWK(ctx, appID, jwkID)
+	i.m.observe("deactivate_app_jwk", start, err)
+	return out, err
+}
+
+func (i *instrumented) DeleteAppJWK(ctx context.Context, appID, jwkID string) error {
+	start := time.Now()
+	err := i.next.DeleteAppJWK(ctx, appID, jwkID)
+	i.m.observe("delete_app_jwk", start, err)
+	return err
+}

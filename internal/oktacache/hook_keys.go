@@ -199,3 +199,23 @@ func (o *Org) dropPublicKey(keyID string) {
 	defer o.mu.Unlock()
 	delete(o.publicKeys, keyID)
 }
+
+// An app's JWKS is read only while a hook key waits to be registered there,
+// and written once per key: it is not listed for sharing, every call goes
+// to Okta.
+
+func (c *cachedClient) ListAppJWKs(ctx context.Context, appID string) ([]*okta.AppJWK, error) {
+	return c.next.ListAppJWKs(ctx, appID)
+}
+
+func (c *cachedClient) AddAppJWK(ctx context.Context, appID string, key okta.PublicKey) (*okta.AppJWK, error) {
+	return c.next.AddAppJWK(ctx, appID, key)
+}
+
+func (c *cachedClient) DeactivateAppJWK(ctx context.Context, appID, jwkID string) (*okta.AppJWK, error) {
+	return c.next.DeactivateAppJWK(ctx, appID, jwkID)
+}
+
+func (c *cachedClient) DeleteAppJWK(ctx context.Context, appID, jwkID string) error {
+	return c.next.DeleteAppJWK(ctx, appID, jwkID)
+}

@@ -14,6 +14,12 @@
 //     UUID, the public key under _embedded), get (?expand=publickey), rename by PUT, delete (204,
 //     only keys no hook uses), GET /api/v1/hook-keys/public/{keyId}; names unique; isUsed a
 //     string as the spec has it; at most Options.HookKeyLimit (50) keys.
+//   - /api/v1/apps/{appId}/credentials/jwks (an app's ID is its client ID here): list (an array,
+//     the schema), add (201, id pks…, ACTIVE unless asked INACTIVE), get, lifecycle activate and
+//     deactivate (200), delete (204, INACTIVE keys only); kids unique, no key beside one without
+//     a kid, RSA keys of 2048 bits or more, at most 50 keys, the only ACTIVE key of a
+//     private_key_jwt app stays active; only ACTIVE keys verify client assertions. Scopes
+//     okta.apps.read and okta.apps.manage. RSA signing keys only.
 //   - /api/v1/authorizationServers/{id} with its policies and rules: list, get, create (201), full
 //     PUT, delete, lifecycle (204, no body). Priorities stay contiguous from 1. Rule PUTs accept
 //     null lifetimes (SDK v2 sends them) and apply Okta's defaults. Authorization servers carry
@@ -47,7 +53,7 @@
 // latency and dropped connections per endpoint), snapshots that include stored secrets (Hook,
 // Rule, …), and direct edits that play an admin in the Okta console (AddHook, UpdateHook,
 // RemoveHook, AddAuthServer, AddScope, AddPolicy, AddRule, UpdateRule, AddServiceApp, AddHookKey,
-// HookKeys, HookKey).
+// HookKeys, HookKey, AddAppJWK, AppJWKs).
 //
 // Token minting by custom authorization servers (SPEC sections 1 to 3, 5.3), for the end user
 // flows the operator's hooks serve:

@@ -56,7 +56,7 @@ func newMintState(opts Options, now func() time.Time) *mintState {
 		timeout = DefaultHookTimeout
 	}
 	return &mintState{
-		dir:         &directory{},
+		dir:         &directory{jwkIDs: newIDSource(opts.Seed, "app-jwks")},
 		keys:        &keyRing{keys: map[string]*signingKey{}, now: now},
 		ids:         ids,
 		idpID:       ids.id(prefixIdP),

@@ -487,6 +487,24 @@ func TestOAuthChannelFailures(t *testing.T) {
 			},
 			reason: "401 invalid_client: " + descAssertionKid,
 		},
+		"the hook key's JWK deactivated in the app": {
+			setup: func(t *testing.T, env *oauthEnv) OAuthChannel {
+				other, err := env.sim.AddHookKey("other")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := env.sim.AddAppJWK(jwtHookApp, other.PublicKey); err != nil {
+					t.Fatal(err)
+				}
+				keys, _ := env.sim.AppJWKs(jwtHookApp)
+				w := call(t, env.sim, http.MethodPost, "/api/v1/apps/"+jwtHookApp+"/credentials/jwks/"+keys[0].ID+"/lifecycle/deactivate", "")
+				if w.Code != http.StatusOK {
+					t.Fatalf("deactivate = %d %s", w.Code, w.Body)
+				}
+				return env.jwtChannel()
+			},
+			reason: "401 invalid_client: " + descAssertionKid,
+		},
 		"app's JWKS holds the kid with another key": {
 			setup: func(t *testing.T, env *oauthEnv) OAuthChannel {
 				other, err := env.sim.AddHookKey("other")

@@ -24,6 +24,13 @@ const (
 	EndpointDeleteHookKey    = "DELETE /api/v1/hook-keys/{id}"
 	EndpointGetPublicHookKey = "GET /api/v1/hook-keys/public/{keyId}"
 
+	EndpointListAppJWKs      = "GET /api/v1/apps/{appId}/credentials/jwks"
+	EndpointAddAppJWK        = "POST /api/v1/apps/{appId}/credentials/jwks"
+	EndpointGetAppJWK        = "GET /api/v1/apps/{appId}/credentials/jwks/{keyId}"
+	EndpointDeleteAppJWK     = "DELETE /api/v1/apps/{appId}/credentials/jwks/{keyId}"
+	EndpointActivateAppJWK   = "POST /api/v1/apps/{appId}/credentials/jwks/{keyId}/lifecycle/activate"
+	EndpointDeactivateAppJWK = "POST /api/v1/apps/{appId}/credentials/jwks/{keyId}/lifecycle/deactivate"
+
 	EndpointListUserGroups  = "GET /api/v1/users/{userId}/groups"
 	EndpointListUserFactors = "GET /api/v1/users/{userId}/factors"
 
@@ -74,6 +81,7 @@ const (
 	scopeHooks       = "okta.inlineHooks"
 	scopeAuthServers = "okta.authorizationServers"
 	scopeUsers       = "okta.users"
+	scopeApps        = "okta.apps"
 )
 
 type handlerFunc func(s *Sim, w http.ResponseWriter, r *http.Request, p params)
@@ -142,6 +150,13 @@ func routes() []route {
 		newRoute(EndpointReplaceHookKey, scopeHooks, (*Sim).replaceHookKey),
 		newRoute(EndpointDeleteHookKey, scopeHooks, (*Sim).deleteHookKey),
 		newRoute(EndpointGetPublicHookKey, scopeHooks, (*Sim).getPublicHookKey),
+
+		newRoute(EndpointListAppJWKs, scopeApps, (*Sim).listAppJWKs),
+		newRoute(EndpointAddAppJWK, scopeApps, (*Sim).addAppJWK),
+		newRoute(EndpointGetAppJWK, scopeApps, (*Sim).getAppJWK),
+		newRoute(EndpointDeleteAppJWK, scopeApps, (*Sim).deleteAppJWK),
+		newRoute(EndpointActivateAppJWK, scopeApps, (*Sim).activateAppJWK),
+		newRoute(EndpointDeactivateAppJWK, scopeApps, (*Sim).deactivateAppJWK),
 
 		newRoute(EndpointListUserGroups, scopeUsers, (*Sim).listUserGroups),
 		newRoute(EndpointListUserFactors, scopeUsers, (*Sim).listUserFactors),

@@ -81,9 +81,11 @@ type ClientSpec struct {
 	TokenEndpointAuthMethod string
 	otherSecrets            []string // active besides ClientSecret (SetClientSecrets)
 	// JWKS are the public keys of a private_key_jwt app: its client assertion must be signed
-	// (RS256) by one of them, by the one whose kid it names if it names one. SetClientKeys
-	// replaces them.
+	// (RS256) by one of them, by the one whose kid it names if it names one. AddClient stores
+	// them ACTIVE in the app's JWKS (AppJWKs), which SetClientKeys replaces and the apps API
+	// (/api/v1/apps/{appId}/credentials/jwks) edits; read back, JWKS holds the ACTIVE keys.
 	JWKS []jose.JSONWebKey
+	keys []*AppJWK // the app's JWKS, INACTIVE keys included
 	// RedirectURIs are the app's sign-in redirect URIs, for authorization_code; a request's
 	// redirect_uri must be one of them exactly.
 	RedirectURIs []string
@@ -123,6 +125,7 @@ type Group struct {
 }
 
 type directory struct {
+	jwkIDs  *idSource // the apps' JWK IDs, a stream of their own
 	mu      sync.Mutex
 	users   []*User
 	clients []*ClientSpec
@@ -212,6 +215,7 @@ func (s *Sim) AddClient(c ClientSpec) error {
 			return fmt.Errorf("oktasim: a client with ID %q already exists", c.ClientID)
 		}
 	}
+	c.keys = d.newJWKsLocked(c.JWKS, s.now().UTC().Truncate(time.Millisecond))
 	d.clients = append(d.clients, &c)
 	return nil
 }
@@ -262,7 +266,8 @@ func (s *Sim) SetClientKeys(clientID string, keys ...jose.JSONWebKey) error {
 		if c.TokenEndpointAuthMethod != ClientAuthPrivateKeyJWT {
 			return fmt.Errorf("oktasim: client %s does not authenticate with %s", clientID, ClientAuthPrivateKeyJWT)
 		}
-		c.JWKS = slices.Clone(keys)
+		c.keys = d.newJWKsLocked(keys, s.now().UTC().Truncate(time.Millisecond))
+		c.JWKS = activeKeys(c.keys)
 		return nil
 	}
 	return fmt.Errorf("oktasim: no client %s", clientID)
@@ -369,6 +374,7 @@ func (d *directory) client(id string) (ClientSpec, bool) {
 			out.RedirectURIs = slices.Clone(c.RedirectURIs)
 			out.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
 			out.JWKS = slices.Clone(c.JWKS)
+			out.keys = nil
 			return out, true
 		}
 	}

@@ -9,11 +9,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -103,22 +106,70 @@ func TestTokenHookCRD(t *testing.T) {
 		}
 	})
 
-	t.Run("the OAuth sample is accepted", func(t *testing.T) {
-		raw, err := os.ReadFile(filepath.Join("..", "..", "config", "samples", "tokenhook_oauth.yaml"))
+	samples := map[string]func(*v1.HookOAuth) bool{
+		"tokenhook_oauth.yaml": func(o *v1.HookOAuth) bool { return o.ClientSecretPost != nil && o.PrivateKeyJWT == nil },
+		"tokenhook_oauth_pkjwt.yaml": func(o *v1.HookOAuth) bool {
+			p := o.PrivateKeyJWT
+			return o.ClientSecretPost == nil && p != nil && p.RegisterInApp && p.RotateEvery != nil && p.RotateEvery.Duration == 720*time.Hour
+		},
+	}
+	for file, check := range samples {
+		t.Run("the OAuth sample "+file+" is accepted", func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join("..", "..", "config", "samples", file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			docs := strings.Split(string(raw), "\n---\n")
+			th := &v1.TokenHook{}
+			if err := yaml.UnmarshalStrict([]byte(docs[len(docs)-1]), th); err != nil {
+				t.Fatalf("the sample's TokenHook: %v", err)
+			}
+			th.Name, th.Namespace = strings.ReplaceAll(strings.TrimSuffix(file, ".yaml"), "_", "-"), "default"
+			if err := k8s.Create(ctx, th); err != nil {
+				t.Fatalf("create the OAuth sample: %v", err)
+			}
+			if th.Spec.HookAuth.Type != v1.HookAuthOAuth || !check(th.Spec.HookAuth.OAuth) {
+				t.Errorf("the sample's hookAuth %+v", th.Spec.HookAuth.OAuth)
+			}
+		})
+	}
+
+	t.Run("privateKeyJWT hook auth is accepted", func(t *testing.T) {
+		for name, p := range map[string]*v1.PrivateKeyJWT{
+			"pkjwt-defaults": {},
+			"pkjwt-all":      {AppID: "0oahookapp", RegisterInApp: true, RotateEvery: &metav1.Duration{Duration: time.Hour}},
+		} {
+			spec := validSpec()
+			spec.HookAuth = validOAuth()
+			spec.HookAuth.OAuth.ClientSecretPost, spec.HookAuth.OAuth.PrivateKeyJWT = nil, p
+			th := &v1.TokenHook{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}, Spec: spec}
+			if err := k8s.Create(ctx, th); err != nil {
+				t.Errorf("create %s: %v", name, err)
+			}
+		}
+	})
+
+	t.Run("a rotation period that is no duration is refused", func(t *testing.T) {
+		spec := validSpec()
+		spec.HookAuth = validOAuth()
+		spec.HookAuth.OAuth.ClientSecretPost, spec.HookAuth.OAuth.PrivateKeyJWT = nil, &v1.PrivateKeyJWT{}
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&v1.TokenHook{
+			TypeMeta:   metav1.TypeMeta{APIVersion: v1.GroupVersion.String(), Kind: "TokenHook"},
+			ObjectMeta: metav1.ObjectMeta{Name: "pkjwt-weekly", Namespace: "default"}, Spec: spec})
 		if err != nil {
 			t.Fatal(err)
 		}
-		docs := strings.Split(string(raw), "\n---\n")
-		th := &v1.TokenHook{}
-		if err := yaml.UnmarshalStrict([]byte(docs[len(docs)-1]), th); err != nil {
-			t.Fatalf("the sample's TokenHook: %v", err)
-		}
-		th.Name, th.Namespace = "oauth-sample", "default"
-		if err := k8s.Create(ctx, th); err != nil {
-			t.Fatalf("create the OAuth sample: %v", err)
-		}
-		if th.Spec.HookAuth.Type != v1.HookAuthOAuth || th.Spec.HookAuth.OAuth.ClientSecretPost == nil {
-			t.Errorf("the sample's hookAuth %+v", th.Spec.HookAuth)
+		// "7d" passes the OpenAPI duration format, but is no Go duration,
+		// which the operator reads it as: the CEL rule refuses it too.
+		for _, bad := range []string{"weekly", "7d", "-2h"} {
+			obj := runtime.DeepCopyJSON(u)
+			if err := unstructured.SetNestedField(obj, bad, "spec", "hookAuth", "oauth", "privateKeyJWT", "rotateEvery"); err != nil {
+				t.Fatal(err)
+			}
+			err = k8s.Create(ctx, &unstructured.Unstructured{Object: obj})
+			if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.hookAuth.oauth.privateKeyJWT.rotateEvery") {
+				t.Errorf("create with rotateEvery %s = %v, want an Invalid error naming rotateEvery", bad, err)
+			}
 		}
 	})
 
@@ -156,12 +207,35 @@ func TestTokenHookCRD(t *testing.T) {
 			},
 			want: "hookAuth.oauth must be set when hookAuth.type is OAuth, and only then",
 		},
-		"OAuth hook auth without a client secret": {
+		"OAuth hook auth with neither client secret nor private key JWT": {
 			mutate: func(s *v1.TokenHookSpec) {
 				s.HookAuth = validOAuth()
 				s.HookAuth.OAuth.ClientSecretPost = nil
 			},
-			want: "hookAuth.oauth.clientSecretPost must be set",
+			want: "set exactly one of hookAuth.oauth.clientSecretPost and hookAuth.oauth.privateKeyJWT",
+		},
+		"OAuth hook auth with both client secret and private key JWT": {
+			mutate: func(s *v1.TokenHookSpec) {
+				s.HookAuth = validOAuth()
+				s.HookAuth.OAuth.PrivateKeyJWT = &v1.PrivateKeyJWT{RegisterInApp: true}
+			},
+			want: "set exactly one of hookAuth.oauth.clientSecretPost and hookAuth.oauth.privateKeyJWT",
+		},
+		"a hook key rotation period under an hour": {
+			mutate: func(s *v1.TokenHookSpec) {
+				s.HookAuth = validOAuth()
+				s.HookAuth.OAuth.ClientSecretPost = nil
+				s.HookAuth.OAuth.PrivateKeyJWT = &v1.PrivateKeyJWT{RotateEvery: &metav1.Duration{Duration: 30 * time.Minute}}
+			},
+			want: "rotateEvery must be at least 1h",
+		},
+		"a private key JWT app ID that is no Okta ID": {
+			mutate: func(s *v1.TokenHookSpec) {
+				s.HookAuth = validOAuth()
+				s.HookAuth.OAuth.ClientSecretPost = nil
+				s.HookAuth.OAuth.PrivateKeyJWT = &v1.PrivateKeyJWT{AppID: "../apps"}
+			},
+			want: "spec.hookAuth.oauth.privateKeyJWT.appID",
 		},
 		"OAuth hook auth without a scope": {
 			mutate: func(s *v1.TokenHookSpec) {

@@ -40,6 +40,10 @@ type Client struct {
 	FindHookKeyByNameFn    func(ctx context.Context, name string) (*okta.HookKey, error)
 	GetPublicHookKeyFn     func(ctx context.Context, keyID string) (*okta.PublicKey, error)
 	DeleteHookKeyFn        func(ctx context.Context, id string) error
+	ListAppJWKsFn          func(ctx context.Context, appID string) ([]*okta.AppJWK, error)
+	AddAppJWKFn            func(ctx context.Context, appID string, key okta.PublicKey) (*okta.AppJWK, error)
+	DeactivateAppJWKFn     func(ctx context.Context, appID, jwkID string) (*okta.AppJWK, error)
+	DeleteAppJWKFn         func(ctx context.Context, appID, jwkID string) error
 }
 
 var _ okta.Client = (*Client)(nil)
@@ -214,4 +218,36 @@ func (c *Client) DeleteHookKey(ctx context.Context, id string) error {
 		return notSet("DeleteHookKey")
 	}
 	return c.DeleteHookKeyFn(ctx, id)
+}
+
+// ListAppJWKs calls ListAppJWKsFn.
+func (c *Client) ListAppJWKs(ctx context.Context, appID string) ([]*okta.AppJWK, error) {
+	if c.ListAppJWKsFn == nil {
+		return nil, notSet("ListAppJWKs")
+	}
+	return c.ListAppJWKsFn(ctx, appID)
+}
+
+// AddAppJWK calls AddAppJWKFn.
+func (c *Client) AddAppJWK(ctx context.Context, appID string, key okta.PublicKey) (*okta.AppJWK, error) {
+	if c.AddAppJWKFn == nil {
+		return nil, notSet("AddAppJWK")
+	}
+	return c.AddAppJWKFn(ctx, appID, key)
+}
+
+// DeactivateAppJWK calls DeactivateAppJWKFn.
+func (c *Client) DeactivateAppJWK(ctx context.Context, appID, jwkID string) (*okta.AppJWK, error) {
+	if c.DeactivateAppJWKFn == nil {
+		return nil, notSet("DeactivateAppJWK")
+	}
+	return c.DeactivateAppJWKFn(ctx, appID, jwkID)
+}
+
+// DeleteAppJWK calls DeleteAppJWKFn.
+func (c *Client) DeleteAppJWK(ctx context.Context, appID, jwkID string) error {
+	if c.DeleteAppJWKFn == nil {
+		return notSet("DeleteAppJWK")
+	}
+	return c.DeleteAppJWKFn(ctx, appID, jwkID)
 }

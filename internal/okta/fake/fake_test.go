@@ -71,3 +71,38 @@ func TestHookKeyMethods(t *testing.T) {
 		}
 	}
 }
+
+// TestAppJWKMethods: each app JWKS method fails loudly unset and calls its function when set.
+func TestAppJWKMethods(t *testing.T) {
+	ctx := context.Background()
+	calls := map[string]func(c *fake.Client) error{
+		"ListAppJWKs":      func(c *fake.Client) error { _, err := c.ListAppJWKs(ctx, "0oa1"); return err },
+		"AddAppJWK":        func(c *fake.Client) error { _, err := c.AddAppJWK(ctx, "0oa1", okta.PublicKey{}); return err },
+		"DeactivateAppJWK": func(c *fake.Client) error { _, err := c.DeactivateAppJWK(ctx, "0oa1", "pks1"); return err },
+		"DeleteAppJWK":     func(c *fake.Client) error { return c.DeleteAppJWK(ctx, "0oa1", "pks1") },
+	}
+	for name, call := range calls {
+		if err := call(&fake.Client{}); !errors.Is(err, fake.ErrNotImplemented) || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s unset: %v, want ErrNotImplemented naming it", name, err)
+		}
+	}
+	called := map[string]bool{}
+	jwk := &okta.AppJWK{ID: "pks1"}
+	c := &fake.Client{
+		ListAppJWKsFn: func(context.Context, string) ([]*okta.AppJWK, error) { called["ListAppJWKs"] = true; return nil, nil },
+		AddAppJWKFn: func(context.Context, string, okta.PublicKey) (*okta.AppJWK, error) {
+			called["AddAppJWK"] = true
+			return jwk, nil
+		},
+		DeactivateAppJWKFn: func(context.Context, string, string) (*okta.AppJWK, error) {
+			called["DeactivateAppJWK"] = true
+			return jwk, nil
+		},
+		DeleteAppJWKFn: func(context.Context, string, string) error { called["DeleteAppJWK"] = true; return nil },
+	}
+	for name, call := range calls {
+		if err := call(c); err != nil || !called[name] {
+			t.Errorf("%s set: %v, called %v", name, err, called[name])
+		}
+	}
+}
