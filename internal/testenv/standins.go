@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
@@ -22,6 +23,9 @@ import (
 func AddDeploymentStandIn(mgr ctrl.Manager, skip func(*appsv1.Deployment) bool) error {
 	c := mgr.GetClient()
 	return ctrl.NewControllerManagedBy(mgr).For(&appsv1.Deployment{}).Named("deployment-stand-in").
+		// kube-controller-manager's --concurrent-deployment-syncs default:
+		// one worker made hundreds of new Deployments wait on each other.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 5}).
 		Complete(reconcile.Func(func(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 			d := &appsv1.Deployment{}
 			if err := c.Get(ctx, req.NamespacedName, d); err != nil {
