@@ -239,10 +239,12 @@ var reasonPatterns = regexp.MustCompile(`^(` + strings.Join([]string{
 	`object has no (login field \(login or username\)|patientID field \(patientID or ExternalServicePatientID\))`,
 	`object has more than one (login field \(login, username\)|patient ID field \(patientID, ExternalServicePatientID\))`,
 	`(login|patientID) is [a-z ]+, want a string`,
-	`JSON value at offset \d+ is [a-z ]+, want [a-z]+`,
-	`invalid JSON: (unexpected character '.{1,10}'|unexpected end of input( in string| in string escape| in \\u escape)?)` +
-		`(, expected (value|string key|':'|',' or '\}'|',' or '\]'|literal (null|true|false)|digit|digit after decimal point|digit in exponent))?`,
-	`invalid JSON: (invalid character after top-level value|exceeded max depth|control character in string|invalid escape character|invalid character in \\u escape)`,
+	// One character as strconv.QuoteRune quotes it, or an invalid byte as '\xff'.
+	`invalid JSON: invalid character '(\\x[0-9a-f]{1,2}|\\u[0-9a-f]{4}|\\U[0-9a-f]{8}|\\.|[^\\'])' ` +
+		`(at start of value|after top-level value|after object name \(expecting ':'\)|after object value \(expecting ',' or '\}'\)|` +
+		`after array element \(expecting ',' or '\]'\)|in literal (null|true|false) \(expecting '[a-z]'\)|` +
+		`in number \(expecting digit\)|in string \(expecting non-control character\))`,
+	`invalid JSON: (unexpected end of input|exceeded max depth|invalid escape sequence in string|object member name must be a string)`,
 }, "|") + `)$`)
 
 func FuzzParsePatients(f *testing.F) {

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 
-	"github.com/tokenhook/tokenhook/hookserver/internal/jsonscan"
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/tokenhook/tokenhook/hookserver/internal/jsoncompat"
 )
 
 // Summary is what a hook needs from an event, read by ReadSummary in one pass
@@ -63,163 +66,252 @@ func (s *Summary) Has(t Token) bool {
 // ErrNotObject is returned for a JSON document that is not an object.
 var ErrNotObject = errors.New("event is not a JSON object")
 
+// TypeError reports a value of the wrong kind, such as an array where an object belongs.
+type TypeError struct {
+	Offset    int64
+	Got, Want string
+}
+
+func (e *TypeError) Error() string {
+	return fmt.Sprintf("JSON value at offset %d is %s, want %s", e.Offset, e.Got, e.Want)
+}
+
 // ReadSummary reads the fields of Summary from an event and validates the whole
 // document as JSON. It follows encoding/json's rules for Event: object keys match
 // field names case-insensitively, the last duplicate wins, null leaves a string
-// unchanged and clears a pointer or map.
+// unchanged and clears a pointer or map. A syntax error anywhere in the document
+// is reported before a value of the wrong kind, as encoding/json does; syntax
+// errors are *jsoncompat.SyntaxError, kind errors *TypeError.
 func ReadSummary(data []byte) (Summary, error) {
-	var r summaryReader
-	r.s.Reset(data)
-	if err := r.top(); err != nil {
-		return Summary{}, fmt.Errorf("read token hook event: %w", err)
+	r := summaryReaders.Get().(*summaryReader)
+	r.d.Reset(data)
+	r.sum = Summary{}
+	err := r.top()
+	if err != nil {
+		err = fmt.Errorf("read token hook event: %w", r.d.SyntaxError(err))
 	}
-	return r.sum, nil
+	sum := r.sum
+	r.sum = Summary{}
+	r.d.Release()
+	summaryReaders.Put(r)
+	if err != nil {
+		return Summary{}, err
+	}
+	return sum, nil
 }
 
+// summaryReaders keeps decoders between calls: a jsontext.Decoder is some
+// hundred bytes of state and stacks, reused by Reset without allocating.
+var summaryReaders = sync.Pool{New: func() any { return new(summaryReader) }}
+
+// summaryReader walks an event with the decoder: ReadToken to enter the
+// objects that hold a summary field, ReadValue for names and string values
+// (raw, aliasing the input), and ReadValue to skip everything else, which
+// validates it in one tight loop without per-token bookkeeping.
 type summaryReader struct {
-	s   jsonscan.Scanner
+	d   jsoncompat.Decoder
 	sum Summary
 }
 
+// member is called for each member of an object with the member's quoted
+// name; it must read exactly the member's value.
+type member func(name jsontext.Value) error
+
 func (r *summaryReader) top() error {
-	if null, err := r.s.Null(); err != nil || null {
-		if err != nil {
+	switch r.d.PeekKind() {
+	case jsontext.KindBeginObject:
+	case jsontext.KindNull:
+		if _, err := r.d.ReadToken(); err != nil {
 			return err
 		}
-		return r.s.Finish()
-	}
-	if r.s.Peek() != '{' {
-		if err := r.s.SkipValue(); err != nil {
+		return r.d.Finish()
+	default:
+		if err := r.skip(); err != nil {
+			return err
+		}
+		if err := r.d.Finish(); err != nil {
 			return err
 		}
 		return ErrNotObject
 	}
-	err := r.object(func(key []byte, plain bool) error {
+	err := r.object(func(name jsontext.Value) error {
 		switch {
-		case fieldIs(key, plain, "eventType"):
+		case fieldIs(name, "eventType"):
 			return r.stringField(&r.sum.EventType)
-		case fieldIs(key, plain, "eventId"):
+		case fieldIs(name, "eventId"):
 			return r.stringField(&r.sum.EventID)
-		case fieldIs(key, plain, "data"):
+		case fieldIs(name, "data"):
 			return r.data()
 		}
-		return r.s.SkipValue()
+		return r.skip()
 	})
 	if err != nil {
 		return err
 	}
-	return r.s.Finish()
+	return r.d.Finish()
 }
 
-// object reads an object, calling member for each key with the scanner at its value.
-func (r *summaryReader) object(member func(key []byte, plain bool) error) error {
-	if err := r.s.ObjectStart(); err != nil {
+// skip reads and discards the next value, validating it.
+func (r *summaryReader) skip() error {
+	_, err := r.d.ReadValue()
+	return err
+}
+
+// object reads an object, calling m for each member with the decoder at its
+// value. The next token must be '{'.
+func (r *summaryReader) object(m member) error {
+	if _, err := r.d.ReadToken(); err != nil {
 		return err
 	}
 	for {
-		key, plain, ok, err := r.s.NextKey()
-		if err != nil || !ok {
+		if r.d.PeekKind() == jsontext.KindEndObject {
+			_, err := r.d.ReadToken()
 			return err
 		}
-		if err := member(key, plain); err != nil {
+		name, err := r.d.ReadValue()
+		if err != nil {
+			return err
+		}
+		if err := m(name); err != nil {
 			return err
 		}
 	}
+}
+
+// typeError reads the next value, which is not of the wanted kind, and
+// returns a *TypeError for it, unless the rest of the document has a syntax
+// error, which encoding/json reports first.
+func (r *summaryReader) typeError(want string) error {
+	v, err := r.d.ReadValue()
+	if err != nil {
+		return err
+	}
+	te := &TypeError{Offset: r.d.InputOffset() - int64(len(v)), Got: jsoncompat.KindName(v.Kind()), Want: want}
+	for r.d.StackDepth() > 0 {
+		if k := r.d.PeekKind(); k == jsontext.KindEndObject || k == jsontext.KindEndArray {
+			_, err = r.d.ReadToken()
+		} else {
+			_, err = r.d.ReadValue() // names and values alike
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := r.d.Finish(); err != nil {
+		return err
+	}
+	return te
 }
 
 // structField reads an object decoded into a non-pointer struct: null is a no-op.
-func (r *summaryReader) structField(member func(key []byte, plain bool) error) error {
-	if null, err := r.s.Null(); err != nil || null {
+func (r *summaryReader) structField(m member) error {
+	switch r.d.PeekKind() {
+	case jsontext.KindNull:
+		_, err := r.d.ReadToken()
 		return err
+	case jsontext.KindBeginObject:
+		return r.object(m)
 	}
-	return r.object(member)
+	return r.typeError("object")
 }
 
-// pointerField reads an object decoded into a struct pointer: null calls clear.
-func (r *summaryReader) pointerField(clear func(), member func(key []byte, plain bool) error) error {
-	if null, err := r.s.Null(); err != nil || null {
-		if null {
+// pointerField reads an object decoded into a struct pointer or a map: null calls clear.
+func (r *summaryReader) pointerField(clear func(), m member) error {
+	switch r.d.PeekKind() {
+	case jsontext.KindNull:
+		_, err := r.d.ReadToken()
+		if err == nil {
 			clear()
 		}
 		return err
+	case jsontext.KindBeginObject:
+		return r.object(m)
 	}
-	return r.object(member)
+	return r.typeError("object")
+}
+
+// present reads an object decoded into a struct pointer, recording whether the
+// pointer is set: null clears it (and calls clear), an object sets it.
+func (r *summaryReader) present(set *bool, clear func(), m member) error {
+	switch r.d.PeekKind() {
+	case jsontext.KindNull:
+		_, err := r.d.ReadToken()
+		if err == nil {
+			*set = false
+			clear()
+		}
+		return err
+	case jsontext.KindBeginObject:
+		*set = true
+		return r.object(m)
+	}
+	return r.typeError("object")
 }
 
 // stringField reads a string into dst; null leaves dst unchanged.
 func (r *summaryReader) stringField(dst *[]byte) error {
-	if null, err := r.s.Null(); err != nil || null {
+	switch r.d.PeekKind() {
+	case jsontext.KindNull:
+		_, err := r.d.ReadToken()
 		return err
+	case jsontext.KindString:
+		v, err := r.d.ReadValue()
+		if err != nil {
+			return err
+		}
+		*dst = jsoncompat.String(v)
+		return nil
 	}
-	raw, plain, err := r.s.String()
-	if err != nil {
-		return err
-	}
-	*dst = value(raw, plain)
-	return nil
+	return r.typeError("string")
 }
 
 func (r *summaryReader) data() error {
-	return r.structField(func(key []byte, plain bool) error {
+	return r.structField(func(name jsontext.Value) error {
 		switch {
-		case fieldIs(key, plain, "context"):
+		case fieldIs(name, "context"):
 			return r.context()
-		case fieldIs(key, plain, "identity"):
+		case fieldIs(name, "identity"):
 			return r.token(&r.sum.HasIDToken, claim{claimPreferredUsername, &r.sum.PreferredUsername})
-		case fieldIs(key, plain, "access"):
+		case fieldIs(name, "access"):
 			return r.token(&r.sum.HasAccessToken, claim{claimSubject, &r.sum.AccessSubject},
 				claim{claimUserID, &r.sum.AccessUserID})
 		}
-		return r.s.SkipValue()
+		return r.skip()
 	})
 }
 
 func (r *summaryReader) context() error {
-	return r.structField(func(key []byte, plain bool) error {
+	return r.structField(func(name jsontext.Value) error {
 		switch {
-		case fieldIs(key, plain, "session"):
-			return r.present(&r.sum.HasSession, func() {}, func([]byte, bool) error { return r.s.SkipValue() })
-		case fieldIs(key, plain, "user"):
-			return r.present(&r.sum.HasUser, func() { r.sum.ProfileLogin = nil }, func(key []byte, plain bool) error {
-				if !fieldIs(key, plain, "profile") {
-					return r.s.SkipValue()
+		case fieldIs(name, "session"):
+			return r.present(&r.sum.HasSession, func() {}, func(jsontext.Value) error { return r.skip() })
+		case fieldIs(name, "user"):
+			return r.present(&r.sum.HasUser, func() { r.sum.ProfileLogin = nil }, func(name jsontext.Value) error {
+				if !fieldIs(name, "profile") {
+					return r.skip()
 				}
-				return r.structField(func(key []byte, plain bool) error {
-					if !fieldIs(key, plain, "login") {
-						return r.s.SkipValue()
+				return r.structField(func(name jsontext.Value) error {
+					if !fieldIs(name, "login") {
+						return r.skip()
 					}
 					return r.stringField(&r.sum.ProfileLogin)
 				})
 			})
-		case fieldIs(key, plain, "protocol"):
-			return r.pointerField(func() { r.sum.GrantType = nil }, func(key []byte, plain bool) error {
-				if !fieldIs(key, plain, "request") {
-					return r.s.SkipValue()
+		case fieldIs(name, "protocol"):
+			return r.pointerField(func() { r.sum.GrantType = nil }, func(name jsontext.Value) error {
+				if !fieldIs(name, "request") {
+					return r.skip()
 				}
-				return r.pointerField(func() { r.sum.GrantType = nil }, func(key []byte, plain bool) error {
-					if !fieldIs(key, plain, "grant_type") {
-						return r.s.SkipValue()
+				return r.pointerField(func() { r.sum.GrantType = nil }, func(name jsontext.Value) error {
+					if !fieldIs(name, "grant_type") {
+						return r.skip()
 					}
 					return r.stringField(&r.sum.GrantType)
 				})
 			})
 		}
-		return r.s.SkipValue()
+		return r.skip()
 	})
-}
-
-// present reads an object decoded into a struct pointer, recording whether the
-// pointer is set: null clears it (and calls clear), an object sets it.
-func (r *summaryReader) present(set *bool, clear func(), member func(key []byte, plain bool) error) error {
-	if null, err := r.s.Null(); err != nil || null {
-		if null {
-			*set = false
-			clear()
-		}
-		return err
-	}
-	*set = true
-	return r.object(member)
 }
 
 // claim is a claim whose string value ReadSummary keeps.
@@ -235,51 +327,44 @@ func (r *summaryReader) token(present *bool, claims ...claim) error {
 			*c.dst = nil
 		}
 	}
-	return r.present(present, clearClaims, func(key []byte, plain bool) error {
-		if !fieldIs(key, plain, "claims") {
-			return r.s.SkipValue()
+	return r.present(present, clearClaims, func(name jsontext.Value) error {
+		if !fieldIs(name, "claims") {
+			return r.skip()
 		}
 		// A map: null clears it, keys match exactly, values may be of any type.
-		return r.pointerField(clearClaims, func(key []byte, plain bool) error {
+		return r.pointerField(clearClaims, func(name jsontext.Value) error {
 			for _, c := range claims {
-				if !keyIs(key, plain, c.name) {
+				if !keyIs(name, c.name) {
 					continue
 				}
-				if r.s.Peek() != '"' {
+				if r.d.PeekKind() != jsontext.KindString {
 					*c.dst = nil // not a string: the lookup skips it
-					return r.s.SkipValue()
+					return r.skip()
 				}
 				return r.stringField(c.dst)
 			}
-			return r.s.SkipValue()
+			return r.skip()
 		})
 	})
 }
 
-// value returns a string's value, decoding escapes only when there are any.
-func value(raw []byte, plain bool) []byte {
-	if plain {
-		return raw
+// fieldIs matches a quoted object name against a struct field name as
+// encoding/json does: exactly or case-insensitively (Unicode simple folding).
+func fieldIs(quoted jsontext.Value, name string) bool {
+	if !jsoncompat.Plain(quoted) {
+		return bytes.EqualFold(jsoncompat.String(quoted), []byte(name))
 	}
-	return jsonscan.AppendUnquote(nil, raw)
-}
-
-// fieldIs matches an object key against a struct field name as encoding/json
-// does: exactly or case-insensitively (Unicode simple folding).
-func fieldIs(raw []byte, plain bool, name string) bool {
-	if plain {
-		if len(raw) != len(name) {
+	raw := quoted[1 : len(quoted)-1]
+	if len(raw) != len(name) {
+		return false
+	}
+	for i := 0; i < len(raw); i++ {
+		a, b := raw[i], name[i]
+		if a != b && lowerASCII(a) != lowerASCII(b) {
 			return false
 		}
-		for i := 0; i < len(raw); i++ {
-			a, b := raw[i], name[i]
-			if a != b && lowerASCII(a) != lowerASCII(b) {
-				return false
-			}
-		}
-		return true
 	}
-	return bytes.EqualFold(jsonscan.AppendUnquote(nil, raw), []byte(name))
+	return true
 }
 
 func lowerASCII(c byte) byte {
@@ -289,10 +374,10 @@ func lowerASCII(c byte) byte {
 	return c
 }
 
-// keyIs matches a map key: exactly, after decoding escapes.
-func keyIs(raw []byte, plain bool, name string) bool {
-	if plain {
-		return string(raw) == name
+// keyIs matches a quoted map key: exactly, after decoding escapes.
+func keyIs(quoted jsontext.Value, name string) bool {
+	if jsoncompat.Plain(quoted) {
+		return string(quoted[1:len(quoted)-1]) == name
 	}
-	return string(jsonscan.AppendUnquote(nil, raw)) == name
+	return string(jsoncompat.String(quoted)) == name
 }
