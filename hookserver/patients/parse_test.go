@@ -92,7 +92,16 @@ func TestParseErrors(t *testing.T) {
 		"json both login names": {in: "[{\"login\":\"a\",\"username\":\"b\",\"patientID\":\"1\"}]", wantLine: 1, reason: "more than one login field"},
 		"json duplicate":        {in: "[{\"login\":\"a\",\"patientID\":\"1\"},\n{\"login\":\"A\",\"patientID\":\"2\"}]", wantLine: 2, reason: "duplicate login (first on line 1)"},
 		"json syntax":           {in: "[{\"login\":\"a\",\n\"patientID\":\"1\"}\n{}]", wantLine: 3, reason: "invalid JSON"},
-		"json trailing data":    {in: "[]\n[]", wantLine: 2, reason: "invalid JSON"},
+		"json trailing data":    {in: "[]\n[]", wantLine: 2, reason: "invalid JSON: invalid character '[' after top-level value"},
+		"json bad escape":       {in: "[{\"login\":\"a\",\n\"patientID\":\"\\q\"}]", wantLine: 2, reason: "invalid JSON: invalid escape sequence in string"},
+		"json truncated":        {in: "[{\"login\":\"a\",\n\"patientID\":", wantLine: 2, reason: "invalid JSON: unexpected end of input"},
+		"json ID is object":     {in: "[\n{\"login\":\"a\",\n\"patientID\":{\"v\":1}}]", wantLine: 2, reason: "patientID is object, want a string"},
+		"json ID is boolean":    {in: "[{\"login\":\"a\",\"patientID\":true}]", wantLine: 1, reason: "patientID is boolean, want a string"},
+		"json element is null":  {in: "[{\"login\":\"a\",\"patientID\":\"1\"},\n\n null]", wantLine: 3, reason: "array element is null"},
+		"json too deep":         {in: "[{\"login\":\"a\",\"patientID\":\"1\",\n\"x\":" + strings.Repeat("[", 10000) + "}]", wantLine: 2, reason: "invalid JSON: exceeded max depth"},
+		"json first problem wins": {
+			in: "[{\"login\":7,\"patientID\":\"1\"},\n{\"login\":\"b\",,}]", wantLine: 1, reason: "login is number",
+		},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -126,6 +135,10 @@ func TestParseErrorsHoldNoPatientData(t *testing.T) {
 		"[{\"login\":\"" + login + "\",\"patientID\":{\"v\":\"" + id + "\"}}]",
 		"[{\"login\":\"" + login + "\" \"patientID\":\"" + id + "\"}]",
 		"[\"" + login + "\"]",
+		"[{\"login\":\"\\u" + login + "\",\"patientID\":\"" + id + "\"}]",
+		"[{\"login\":\"a\",\"patientID\":\"" + id + "\\" + id + "\"}]",
+		"[{\"" + login + "\":\"" + id + "\" \"patientID\":1}]",
+		"[{\"" + login + "\":{\"" + id + "\":[1 2]}}]",
 	} {
 		_, err := Parse([]byte(in))
 		if err == nil {
