@@ -164,12 +164,8 @@ func (r *summaryReader) object(m member) error {
 		return err
 	}
 	for {
-		if r.d.PeekKind() == jsontext.KindEndObject {
-			_, err := r.d.ReadToken()
-			return err
-		}
-		name, err := r.d.ReadValue()
-		if err != nil {
+		name, ok, err := r.d.ReadName()
+		if err != nil || !ok {
 			return err
 		}
 		if err := m(name); err != nil {
@@ -178,16 +174,13 @@ func (r *summaryReader) object(m member) error {
 	}
 }
 
-// typeError reads the next value, which is not of the wanted kind, and
-// returns a *TypeError for it, unless the rest of the document has a syntax
-// error, which encoding/json reports first.
-func (r *summaryReader) typeError(want string) error {
-	v, err := r.d.ReadValue()
-	if err != nil {
-		return err
-	}
+// typeError returns a *TypeError for v, just read, which is not of the
+// wanted kind, unless the rest of the document has a syntax error, which
+// encoding/json reports first.
+func (r *summaryReader) typeError(v jsontext.Value, want string) error {
 	te := &TypeError{Offset: r.d.InputOffset() - int64(len(v)), Got: jsoncompat.KindName(v.Kind()), Want: want}
 	for r.d.StackDepth() > 0 {
+		var err error
 		if k := r.d.PeekKind(); k == jsontext.KindEndObject || k == jsontext.KindEndArray {
 			_, err = r.d.ReadToken()
 		} else {
@@ -203,66 +196,57 @@ func (r *summaryReader) typeError(want string) error {
 	return te
 }
 
-// structField reads an object decoded into a non-pointer struct: null is a no-op.
-func (r *summaryReader) structField(m member) error {
+// objectField reads an object for m, or null, on which it calls null. Any
+// other value is a *TypeError.
+func (r *summaryReader) objectField(null func(), m member) error {
 	switch r.d.PeekKind() {
-	case jsontext.KindNull:
-		_, err := r.d.ReadToken()
-		return err
 	case jsontext.KindBeginObject:
 		return r.object(m)
+	case jsontext.KindNull:
+		_, err := r.d.ReadToken()
+		if err == nil && null != nil {
+			null()
+		}
+		return err
 	}
-	return r.typeError("object")
+	v, err := r.d.ReadValue()
+	if err != nil {
+		return err
+	}
+	return r.typeError(v, "object")
+}
+
+// structField reads an object decoded into a non-pointer struct: null is a no-op.
+func (r *summaryReader) structField(m member) error {
+	return r.objectField(nil, m)
 }
 
 // pointerField reads an object decoded into a struct pointer or a map: null calls clear.
 func (r *summaryReader) pointerField(clear func(), m member) error {
-	switch r.d.PeekKind() {
-	case jsontext.KindNull:
-		_, err := r.d.ReadToken()
-		if err == nil {
-			clear()
-		}
-		return err
-	case jsontext.KindBeginObject:
-		return r.object(m)
-	}
-	return r.typeError("object")
+	return r.objectField(clear, m)
 }
 
 // present reads an object decoded into a struct pointer, recording whether the
 // pointer is set: null clears it (and calls clear), an object sets it.
 func (r *summaryReader) present(set *bool, clear func(), m member) error {
-	switch r.d.PeekKind() {
-	case jsontext.KindNull:
-		_, err := r.d.ReadToken()
-		if err == nil {
-			*set = false
-			clear()
-		}
-		return err
-	case jsontext.KindBeginObject:
+	if r.d.PeekKind() == jsontext.KindBeginObject {
 		*set = true
-		return r.object(m)
 	}
-	return r.typeError("object")
+	return r.objectField(func() { *set = false; clear() }, m)
 }
 
 // stringField reads a string into dst; null leaves dst unchanged.
 func (r *summaryReader) stringField(dst *[]byte) error {
-	switch r.d.PeekKind() {
-	case jsontext.KindNull:
-		_, err := r.d.ReadToken()
+	v, err := r.d.ReadValue()
+	switch {
+	case err != nil:
 		return err
-	case jsontext.KindString:
-		v, err := r.d.ReadValue()
-		if err != nil {
-			return err
-		}
+	case v.Kind() == jsontext.KindString:
 		*dst = jsoncompat.String(v)
-		return nil
+	case v.Kind() != jsontext.KindNull:
+		return r.typeError(v, "string")
 	}
-	return r.typeError("string")
+	return nil
 }
 
 func (r *summaryReader) data() error {
@@ -337,11 +321,15 @@ func (r *summaryReader) token(present *bool, claims ...claim) error {
 				if !keyIs(name, c.name) {
 					continue
 				}
-				if r.d.PeekKind() != jsontext.KindString {
-					*c.dst = nil // not a string: the lookup skips it
-					return r.skip()
+				v, err := r.d.ReadValue()
+				if err != nil {
+					return err
 				}
-				return r.stringField(c.dst)
+				*c.dst = nil // not a string: the lookup skips it
+				if v.Kind() == jsontext.KindString {
+					*c.dst = jsoncompat.String(v)
+				}
+				return nil
 			}
 			return r.skip()
 		})
@@ -350,13 +338,19 @@ func (r *summaryReader) token(present *bool, claims ...claim) error {
 
 // fieldIs matches a quoted object name against a struct field name as
 // encoding/json does: exactly or case-insensitively (Unicode simple folding).
+//
+// name is ASCII letters and '_'. A name's value is never longer than its
+// quoted content, and folds to name only if it is at least as long, with equal
+// lengths only for ASCII: so content of name's length matches by ASCII folding
+// alone, shorter content never matches, and only longer content, with escapes
+// or non-ASCII, needs decoding.
 func fieldIs(quoted jsontext.Value, name string) bool {
-	if !jsoncompat.Plain(quoted) {
-		return bytes.EqualFold(jsoncompat.String(quoted), []byte(name))
-	}
 	raw := quoted[1 : len(quoted)-1]
-	if len(raw) != len(name) {
+	switch {
+	case len(raw) < len(name):
 		return false
+	case len(raw) > len(name):
+		return !jsoncompat.Plain(quoted) && bytes.EqualFold(jsoncompat.String(quoted), []byte(name))
 	}
 	for i := 0; i < len(raw); i++ {
 		a, b := raw[i], name[i]
@@ -374,10 +368,15 @@ func lowerASCII(c byte) byte {
 	return c
 }
 
-// keyIs matches a quoted map key: exactly, after decoding escapes.
+// keyIs matches a quoted map key against an ASCII name: exactly, after
+// decoding escapes (which only longer content can have).
 func keyIs(quoted jsontext.Value, name string) bool {
-	if jsoncompat.Plain(quoted) {
-		return string(quoted[1:len(quoted)-1]) == name
+	raw := quoted[1 : len(quoted)-1]
+	switch {
+	case len(raw) == len(name):
+		return string(raw) == name
+	case len(raw) < len(name) || bytes.IndexByte(raw, '\\') < 0:
+		return false
 	}
 	return string(jsoncompat.String(quoted)) == name
 }

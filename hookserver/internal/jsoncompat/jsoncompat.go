@@ -54,6 +54,25 @@ func (d *Decoder) Release() {
 	d.Decoder.Reset(&d.in) // jsontext forgets a bytes.Buffer's memory on Reset
 }
 
+// ReadName reads the next token of an object: a member's name, returned
+// quoted and aliasing the document, or the object's end, for which ok is
+// false. It is ReadToken with the name's bytes: one call per member where
+// PeekKind and ReadValue would be two. The bytes between the previous token
+// and the name's opening quote are whitespace and a ',' (the decoder has
+// validated them), and the decoder reads a bytes.Buffer in place, so its
+// offsets index the document.
+func (d *Decoder) ReadName() (name jsontext.Value, ok bool, err error) {
+	start := int(d.InputOffset())
+	tok, err := d.ReadToken()
+	if err != nil || tok.Kind() != jsontext.KindString {
+		return nil, false, err
+	}
+	for d.data[start] != '"' {
+		start++
+	}
+	return d.data[start:d.InputOffset()], true, nil
+}
+
 // Finish checks that only whitespace follows the top-level value just read.
 func (d *Decoder) Finish() error {
 	off := int(d.InputOffset())
