@@ -166,6 +166,14 @@ var summaryCases = []string{
 	`{"eventId":"x"} trailing`, `{"eventId":"x"`, "{\"eventId\":\"\xff\"}",
 	`{"data":[],"x":}`, `{"data":{"identity":[1,}}`, `{"eventType":"a\ud800","eventId":"\ud83d\u0041"} `,
 	`{"data":{"access":{"claims":{"sub":"a","sub":{"x":null}}}}}`, `{"data":{"context":{"protocol":{"request":{"Grant_Type":"x"}}}}}`,
+	// Claims read at once, left for the end, or left and then needed.
+	`{"data":{"access":{"claims":{"sub":"a","uid":"u"}},"context":{"user":{"profile":{"login":"p"}}}}}`,
+	`{"data":{"context":{"user":{"profile":{"login":"p"}}},"access":{"claims":{"sub":"a"}},"context":{"user":null}}}`,
+	`{"data":{"context":{"user":{"profile":{"login":"p"}}},"identity":{"claims":{"preferred_username":"i"}},"identity":{"claims":{"x":1}},"context":{"user":null}}}`,
+	`{"data":{"context":{"user":{"profile":{"login":"p"}}},"identity":{"claims":{"preferred_username":"i"},"claims":null},"context":{"user":null}}}`,
+	`{"data":{"context":{"user":{"profile":{"login":"p"}}},"access":{"claims":{"sub":"s"}},"access":null,"context":{"user":null}}}`,
+	`{"data":{"context":{"session":{}},"access":{"claims":{"sub":"s","uid":"u"}},"context":{"session":null}}}`,
+	`{"data":{"context":{"user":{"profile":{"login":"p"}}},"access":{"claims":{"sub":"s"}},"access":{"claims":{"sub":"t"}},"context":{"user":null}}}`,
 }
 
 func TestReadSummaryErrors(t *testing.T) {

@@ -21,16 +21,19 @@ type Summary struct {
 	EventType []byte
 	EventID   []byte
 	GrantType []byte
-	// The three login sources, in lookup order; see Login.
-	ProfileLogin      []byte
-	PreferredUsername []byte
-	AccessSubject     []byte
-	// AccessUserID is data.access.claims.uid, set for tokens minted for a user.
-	AccessUserID   []byte
+	// ProfileLogin is data.context.user.profile.login, the first login
+	// source; see Login.
+	ProfileLogin   []byte
 	HasUser        bool // data.context.user
 	HasSession     bool // data.context.session
 	HasIDToken     bool
 	HasAccessToken bool
+
+	// The claims Login and HasEndUser fall back on: the ID token's
+	// preferred_username, the access token's sub, and its uid, which is set
+	// for tokens minted for a user. ReadSummary reads them only when these
+	// methods would look at them (see summaryReader.resolveClaims).
+	preferredUsername, accessSubject, accessUserID []byte
 }
 
 // Login returns the user's login in the order of Event.Login, or nil.
@@ -38,10 +41,10 @@ func (s *Summary) Login() []byte {
 	switch {
 	case len(s.ProfileLogin) > 0:
 		return s.ProfileLogin
-	case len(s.PreferredUsername) > 0:
-		return s.PreferredUsername
+	case len(s.preferredUsername) > 0:
+		return s.preferredUsername
 	}
-	return s.AccessSubject
+	return s.accessSubject
 }
 
 // HasEndUser mirrors Event.HasEndUser.
@@ -49,7 +52,7 @@ func (s *Summary) HasEndUser() bool {
 	if string(s.GrantType) == GrantClientCredentials || len(s.Login()) == 0 {
 		return false
 	}
-	return s.HasUser || s.HasSession || s.HasIDToken || len(s.AccessUserID) > 0
+	return s.HasUser || s.HasSession || s.HasIDToken || len(s.accessUserID) > 0
 }
 
 // Has reports whether Okta is minting token t.
@@ -85,13 +88,15 @@ func (e *TypeError) Error() string {
 func ReadSummary(data []byte) (Summary, error) {
 	r := summaryReaders.Get().(*summaryReader)
 	r.d.Reset(data)
-	r.sum = Summary{}
 	err := r.top()
+	if err == nil {
+		err = r.resolveClaims()
+	}
 	if err != nil {
 		err = fmt.Errorf("read token hook event: %w", r.d.SyntaxError(err))
 	}
 	sum := r.sum
-	r.sum = Summary{}
+	r.sum, r.idClaims, r.accessClaims = Summary{}, nil, nil
 	r.d.Release()
 	summaryReaders.Put(r)
 	if err != nil {
@@ -105,12 +110,17 @@ func ReadSummary(data []byte) (Summary, error) {
 var summaryReaders = sync.Pool{New: func() any { return new(summaryReader) }}
 
 // summaryReader walks an event with the decoder: ReadToken to enter the
-// objects that hold a summary field, ReadValue for names and string values
-// (raw, aliasing the input), and ReadValue to skip everything else, which
-// validates it in one tight loop without per-token bookkeeping.
+// objects that hold a summary field, ReadName for their members' names,
+// ReadValue for string values (raw, aliasing the input) and to skip
+// everything else. ReadValue validates a skipped object or array in one tight
+// loop; SkipValue would go through it token by token, about twice the cost.
 type summaryReader struct {
 	d   jsoncompat.Decoder
 	sum Summary
+	// The claims object of the ID token and of the access token, not read
+	// yet (see token), and the decoder that reads them.
+	idClaims, accessClaims jsontext.Value
+	sub                    jsoncompat.Decoder
 }
 
 // member is called for each member of an object with the member's quoted
@@ -255,10 +265,11 @@ func (r *summaryReader) data() error {
 		case fieldIs(name, "context"):
 			return r.context()
 		case fieldIs(name, "identity"):
-			return r.token(&r.sum.HasIDToken, claim{claimPreferredUsername, &r.sum.PreferredUsername})
+			var buf [1]claim
+			return r.token(&r.sum.HasIDToken, &r.idClaims, r.idClaimList(&buf), r.sum.wantsIDClaims)
 		case fieldIs(name, "access"):
-			return r.token(&r.sum.HasAccessToken, claim{claimSubject, &r.sum.AccessSubject},
-				claim{claimUserID, &r.sum.AccessUserID})
+			var buf [2]claim
+			return r.token(&r.sum.HasAccessToken, &r.accessClaims, r.accessClaimList(&buf), r.sum.wantsAccessClaims)
 		}
 		return r.skip()
 	})
@@ -268,7 +279,16 @@ func (r *summaryReader) context() error {
 	return r.structField(func(name jsontext.Value) error {
 		switch {
 		case fieldIs(name, "session"):
-			return r.present(&r.sum.HasSession, func() {}, func(jsontext.Value) error { return r.skip() })
+			// Only whether it is set matters: an object, validated whole, or null.
+			v, err := r.d.ReadValue()
+			switch {
+			case err != nil:
+				return err
+			case v.Kind() == jsontext.KindBeginObject || v.Kind() == jsontext.KindNull:
+				r.sum.HasSession = v.Kind() == jsontext.KindBeginObject
+				return nil
+			}
+			return r.typeError(v, "object")
 		case fieldIs(name, "user"):
 			return r.present(&r.sum.HasUser, func() { r.sum.ProfileLogin = nil }, func(name jsontext.Value) error {
 				if !fieldIs(name, "profile") {
@@ -304,9 +324,28 @@ type claim struct {
 	dst  *[]byte
 }
 
-// token reads data.identity or data.access, keeping the string values of claims.
-func (r *summaryReader) token(present *bool, claims ...claim) error {
+// The claims kept from each token.
+func (r *summaryReader) idClaimList(buf *[1]claim) []claim {
+	*buf = [1]claim{{claimPreferredUsername, &r.sum.preferredUsername}}
+	return buf[:]
+}
+
+func (r *summaryReader) accessClaimList(buf *[2]claim) []claim {
+	*buf = [2]claim{{claimSubject, &r.sum.accessSubject}, {claimUserID, &r.sum.accessUserID}}
+	return buf[:]
+}
+
+// token reads data.identity or data.access (wants says whether Login or
+// HasEndUser would look at its claims, from what is read so far). The claims,
+// a map, are most of a token's members and seldom needed: Login and
+// HasEndUser look at them only for an event with no user profile login, or
+// with no user, session or ID token. So a claims object that is not wanted
+// yet is kept whole in pending, validated and aliasing the input, for
+// resolveClaims to read at the end if it is wanted then. Either way the
+// result is encoding/json's; the choice only saves walking the claims.
+func (r *summaryReader) token(present *bool, pending *jsontext.Value, claims []claim, wants func() bool) error {
 	clearClaims := func() {
+		*pending = nil
 		for _, c := range claims {
 			*c.dst = nil
 		}
@@ -315,25 +354,97 @@ func (r *summaryReader) token(present *bool, claims ...claim) error {
 		if !fieldIs(name, "claims") {
 			return r.skip()
 		}
-		// A map: null clears it, keys match exactly, values may be of any type.
-		return r.pointerField(clearClaims, func(name jsontext.Value) error {
-			for _, c := range claims {
-				if !keyIs(name, c.name) {
-					continue
-				}
-				v, err := r.d.ReadValue()
-				if err != nil {
-					return err
-				}
+		// A map: null clears it, an object adds to it.
+		switch r.d.PeekKind() {
+		case jsontext.KindNull:
+			_, err := r.d.ReadToken()
+			clearClaims()
+			return err
+		case jsontext.KindBeginObject:
+		default:
+			v, err := r.d.ReadValue()
+			if err != nil {
+				return err
+			}
+			return r.typeError(v, "object")
+		}
+		// An object after another adds to it: read the first now.
+		if err := r.readPending(pending, claims); err != nil {
+			return err
+		}
+		if wants() {
+			if _, err := r.d.ReadToken(); err != nil {
+				return err
+			}
+			return readClaims(&r.d, claims)
+		}
+		v, err := r.d.ReadValue()
+		*pending = v
+		return err
+	})
+}
+
+// wantsIDClaims and wantsAccessClaims report whether Login or HasEndUser
+// would look at the token's claims, given the other fields.
+func (s *Summary) wantsIDClaims() bool { return len(s.ProfileLogin) == 0 }
+
+func (s *Summary) wantsAccessClaims() bool {
+	return len(s.ProfileLogin) == 0 && len(s.preferredUsername) == 0 || !(s.HasUser || s.HasSession || s.HasIDToken)
+}
+
+// resolveClaims reads the claims objects left pending by token that Login
+// and HasEndUser will look at.
+func (r *summaryReader) resolveClaims() error {
+	if r.sum.wantsIDClaims() {
+		var buf [1]claim
+		if err := r.readPending(&r.idClaims, r.idClaimList(&buf)); err != nil {
+			return err
+		}
+	}
+	if r.sum.wantsAccessClaims() {
+		var buf [2]claim
+		return r.readPending(&r.accessClaims, r.accessClaimList(&buf))
+	}
+	return nil
+}
+
+// readPending reads a pending claims object, if any, with the second decoder.
+func (r *summaryReader) readPending(pending *jsontext.Value, claims []claim) error {
+	if *pending == nil {
+		return nil
+	}
+	r.sub.Reset(*pending)
+	*pending = nil
+	_, err := r.sub.ReadToken()
+	if err == nil {
+		err = readClaims(&r.sub, claims)
+	}
+	r.sub.Release()
+	return err
+}
+
+// readClaims reads the members of a claims object after its '{', keeping the
+// string values of claims: keys match exactly, the last duplicate wins, and
+// a value of another type leaves no login.
+func readClaims(d *jsoncompat.Decoder, claims []claim) error {
+	for {
+		name, ok, err := d.ReadName()
+		if err != nil || !ok {
+			return err
+		}
+		v, err := d.ReadValue()
+		if err != nil {
+			return err
+		}
+		for _, c := range claims {
+			if keyIs(name, c.name) {
 				*c.dst = nil // not a string: the lookup skips it
 				if v.Kind() == jsontext.KindString {
 					*c.dst = jsoncompat.String(v)
 				}
-				return nil
 			}
-			return r.skip()
-		})
-	})
+		}
+	}
 }
 
 // fieldIs matches a quoted object name against a struct field name as

@@ -194,3 +194,50 @@ func TestReleaseDropsTheDocument(t *testing.T) {
 		t.Errorf("a released Decoder still holds the document: %q", d.UnreadBuffer())
 	}
 }
+
+func TestReadName(t *testing.T) {
+	doc := []byte("{ \"a\" : 1 ,\n\t\"b\\\"c\":{\"x\":[]} , \"\" :null,\"\\u00e9\":\"v\" }")
+	var d Decoder
+	d.Reset(doc)
+	if _, err := d.ReadToken(); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for {
+		name, ok, err := d.ReadName()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		if !bytesWithin(name, doc) {
+			t.Errorf("name %q is not a slice of the document", name)
+		}
+		names = append(names, string(name))
+		if _, err := d.ReadValue(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{`"a"`, `"b\"c"`, `""`, `"\u00e9"`}
+	if strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Errorf("names = %q; want %q", names, want)
+	}
+	if err := d.Finish(); err != nil {
+		t.Errorf("Finish: %v", err)
+	}
+	// A name that is not a string is the decoder's syntax error.
+	d.Reset([]byte(`{"a":1,2:3}`))
+	_, _ = d.ReadToken()
+	_, _, _ = d.ReadName()
+	_, _ = d.ReadValue()
+	if _, _, err := d.ReadName(); err == nil {
+		t.Error("ReadName accepted a number as a name")
+	}
+}
+
+func bytesWithin(b, doc []byte) bool {
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(doc)))
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return len(b) > 0 && start <= p && p+uintptr(len(b)) <= start+uintptr(len(doc))
+}
