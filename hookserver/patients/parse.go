@@ -260,10 +260,13 @@ func (p *jsonParser) parse() (*List, error) {
 // patient reads the rest of one object, after its '{'; unknown keys are ignored.
 func (p *jsonParser) patient(line int) (login, id []byte, err error) {
 	var haveLogin, haveID bool
-	for p.d.PeekKind() != jsontext.KindEndObject {
-		quoted, err := p.d.ReadValue()
+	for {
+		quoted, ok, err := p.d.ReadName()
 		if err != nil {
 			return nil, nil, err
+		}
+		if !ok {
+			break
 		}
 		switch key := jsoncompat.String(quoted); {
 		case nameIn(key, loginNames):
@@ -287,9 +290,6 @@ func (p *jsonParser) patient(line int) (login, id []byte, err error) {
 				return nil, nil, err
 			}
 		}
-	}
-	if _, err := p.d.ReadToken(); err != nil { // '}'
-		return nil, nil, err
 	}
 	switch {
 	case !haveLogin:

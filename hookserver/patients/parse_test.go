@@ -256,7 +256,7 @@ var reasonPatterns = regexp.MustCompile(`^(` + strings.Join([]string{
 	`invalid JSON: invalid character '(\\x[0-9a-f]{1,2}|\\u[0-9a-f]{4}|\\U[0-9a-f]{8}|\\.|[^\\'])' ` +
 		`(at start of value|after top-level value|after object name \(expecting ':'\)|after object value \(expecting ',' or '\}'\)|` +
 		`after array element \(expecting ',' or '\]'\)|in literal (null|true|false) \(expecting '[a-z]'\)|` +
-		`in number \(expecting digit\)|in string \(expecting non-control character\))`,
+		`in number \(expecting digit\)|in string \(expecting non-control character\)|at start of string \(expecting '"'\))`,
 	`invalid JSON: (unexpected end of input|exceeded max depth|invalid escape sequence in string|object member name must be a string)`,
 }, "|") + `)$`)
 
