@@ -389,7 +389,9 @@ func (r *summaryReader) token(present *bool, pending *jsontext.Value, claims []c
 func (s *Summary) wantsIDClaims() bool { return len(s.ProfileLogin) == 0 }
 
 func (s *Summary) wantsAccessClaims() bool {
-	return len(s.ProfileLogin) == 0 && len(s.preferredUsername) == 0 || !(s.HasUser || s.HasSession || s.HasIDToken)
+	loginFromSub := len(s.ProfileLogin) == 0 && len(s.preferredUsername) == 0
+	userFromUID := !s.HasUser && !s.HasSession && !s.HasIDToken
+	return loginFromSub || userFromUID
 }
 
 // resolveClaims reads the claims objects left pending by token that Login
