@@ -113,7 +113,8 @@ var summaryReaders = sync.Pool{New: func() any { return new(summaryReader) }}
 // objects that hold a summary field, ReadName for their members' names,
 // ReadValue for string values (raw, aliasing the input) and to skip
 // everything else. ReadValue validates a skipped object or array in one tight
-// loop; SkipValue would go through it token by token, about twice the cost.
+// loop; SkipValue goes through it token by token, which made ReadSummary about
+// 20% slower on Okta's example event.
 type summaryReader struct {
 	d   jsoncompat.Decoder
 	sum Summary
