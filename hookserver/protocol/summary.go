@@ -105,8 +105,9 @@ func ReadSummary(data []byte) (Summary, error) {
 	return sum, nil
 }
 
-// summaryReaders keeps decoders between calls: a jsontext.Decoder is some
-// hundred bytes of state and stacks, reused by Reset without allocating.
+// summaryReaders keeps readers between calls: their two decoders (about
+// 1 KB with their stacks) are reused by Reset without allocating, where a
+// fresh reader costs 9 allocations per event.
 var summaryReaders = sync.Pool{New: func() any { return new(summaryReader) }}
 
 // summaryReader walks an event with the decoder: ReadToken to enter the
