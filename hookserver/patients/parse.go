@@ -302,21 +302,20 @@ func (p *jsonParser) patient(line int) (login, id []byte, err error) {
 
 // value reads a string (or, for IDs, a number kept as written); null reads as empty.
 func (p *jsonParser) value(line int, field string, numberOK bool) ([]byte, error) {
-	kind := p.d.PeekKind()
-	if kind == jsontext.KindNull {
-		_, err := p.d.ReadToken()
+	v, err := p.d.ReadValue()
+	if err != nil {
 		return nil, err
 	}
-	v, err := p.d.ReadValue() // a syntax error, if the kind is invalid
-	switch {
-	case err != nil:
-		return nil, err
+	switch kind := v.Kind(); {
+	case kind == jsontext.KindNull:
+		return nil, nil
 	case kind == jsontext.KindString:
 		return jsoncompat.String(v), nil
 	case numberOK && kind == jsontext.KindNumber:
 		return v, nil
+	default:
+		return nil, &ParseError{Line: line, Reason: fmt.Sprintf("%s is %s, want a string", field, jsoncompat.KindName(kind))}
 	}
-	return nil, &ParseError{Line: line, Reason: fmt.Sprintf("%s is %s, want a string", field, jsoncompat.KindName(kind))}
 }
 
 // lineCounter maps increasing byte offsets to line numbers in linear total time.

@@ -4,7 +4,7 @@
 // allowed, as in encoding/json; the nesting limit is the same), and turns its
 // errors into messages that quote at most one character of the input.
 //
-// Both of the hook server's hand-rolled readers use it: the token hook event
+// Both of the hook server's JSON readers use it: the token hook event
 // summary (protocol.ReadSummary, the hot path) and the patient list parser.
 package jsoncompat
 
