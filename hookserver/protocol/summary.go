@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
 
@@ -454,26 +455,36 @@ func readClaims(d *jsoncompat.Decoder, claims []claim) error {
 // fieldIs matches a quoted object name against a struct field name as
 // encoding/json does: exactly or case-insensitively (Unicode simple folding).
 //
-// name is ASCII letters and '_'. A name's value is never longer than its
-// quoted content, and folds to name only if it is at least as long, with equal
-// lengths only for ASCII: so content of name's length matches by ASCII folding
-// alone, shorter content never matches, and only longer content, with escapes
-// or non-ASCII, needs decoding.
+// name is ASCII letters and '_'. A member name's value is never longer than
+// its quoted content, and folds to name only if it is at least as long, with
+// equal lengths only for ASCII. So content shorter than name never matches,
+// content of name's length matches by ASCII folding alone, and longer content
+// can match only through an escape or non-ASCII: up to the first of those,
+// its bytes are its value, and one that differs from name decides.
 func fieldIs(quoted jsontext.Value, name string) bool {
 	raw := quoted[1 : len(quoted)-1]
 	switch {
 	case len(raw) < len(name):
 		return false
-	case len(raw) > len(name):
-		return !jsoncompat.Plain(quoted) && bytes.EqualFold(jsoncompat.String(quoted), []byte(name))
+	case len(raw) == len(name):
+		for i := 0; i < len(raw); i++ {
+			if a, b := raw[i], name[i]; a != b && lowerASCII(a) != lowerASCII(b) {
+				return false
+			}
+		}
+		return true
 	}
-	for i := 0; i < len(raw); i++ {
-		a, b := raw[i], name[i]
-		if a != b && lowerASCII(a) != lowerASCII(b) {
+	for i := 0; i < len(name); i++ {
+		a := raw[i]
+		if a == '\\' || a >= utf8.RuneSelf {
+			return bytes.EqualFold(jsoncompat.String(quoted), []byte(name))
+		}
+		if a != name[i] && lowerASCII(a) != lowerASCII(name[i]) {
 			return false
 		}
 	}
-	return true
+	// name's length of plain ASCII that folds to it, and more after.
+	return false
 }
 
 func lowerASCII(c byte) byte {
