@@ -63,14 +63,18 @@ func (d *Decoder) Release() {
 // offsets index the document.
 func (d *Decoder) ReadName() (name jsontext.Value, ok bool, err error) {
 	start := int(d.InputOffset())
-	tok, err := d.ReadToken()
-	if err != nil || tok.Kind() != jsontext.KindString {
+	if _, err := d.ReadToken(); err != nil {
 		return nil, false, err
+	}
+	// The token ends with the name's closing quote, or is the object's '}'.
+	end := int(d.InputOffset())
+	if d.data[end-1] != '"' {
+		return nil, false, nil
 	}
 	for d.data[start] != '"' {
 		start++
 	}
-	return d.data[start:d.InputOffset()], true, nil
+	return d.data[start:end], true, nil
 }
 
 // Finish checks that only whitespace follows the top-level value just read.
