@@ -21,6 +21,7 @@ import (
 
 	"github.com/tokenhook/tokenhook/hookserver/internal/bearer"
 	"github.com/tokenhook/tokenhook/hookserver/internal/bearer/bearertest"
+	"github.com/tokenhook/tokenhook/hookserver/internal/race"
 	"github.com/tokenhook/tokenhook/hookserver/protocol"
 )
 
@@ -292,13 +293,10 @@ func TestHandlerOAuthEndToEnd(t *testing.T) {
 	}
 }
 
-// raceDetector is set by race_test.go in -race builds.
-var raceDetector bool
-
 // TestHandlerOAuthAllocations: a cached token costs no allocation more than
 // the shared secret.
 func TestHandlerOAuthAllocations(t *testing.T) {
-	if raceDetector {
+	if race.Enabled {
 		t.Skip("allocation counts vary under the race detector")
 	}
 	f := newOAuthFixture(t)

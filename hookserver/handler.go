@@ -21,7 +21,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tokenhook/tokenhook/hookserver/internal/jsonscan"
+	"github.com/tokenhook/tokenhook/hookserver/internal/jsoncompat"
 	"github.com/tokenhook/tokenhook/hookserver/patients"
 	"github.com/tokenhook/tokenhook/hookserver/protocol"
 )
@@ -332,8 +332,8 @@ type errorBody struct {
 
 // publicReason describes a decode error; it quotes at most one character of the body.
 func publicReason(err error) string {
-	var se *jsonscan.SyntaxError
-	var te *jsonscan.TypeError
+	var se *jsoncompat.SyntaxError
+	var te *protocol.TypeError
 	switch {
 	case errors.As(err, &se):
 		return se.Error()

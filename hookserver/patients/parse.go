@@ -10,7 +10,9 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/tokenhook/tokenhook/hookserver/internal/jsonscan"
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/tokenhook/tokenhook/hookserver/internal/jsoncompat"
 )
 
 // ParseError reports why a patient list is invalid and on which line (1-based;
@@ -190,83 +192,83 @@ func nameIn[S ~string | ~[]byte](name S, names []string) bool {
 
 func parseJSON(data []byte) (*List, error) {
 	p := jsonParser{data: data, lines: lineCounter{data: data, line: 1}}
-	p.s.Reset(data)
+	p.d.Reset(data)
 	list, err := p.parse()
-	if err != nil {
-		var pe *ParseError
-		if errors.As(err, &pe) {
-			return nil, pe
-		}
-		// A syntax error: report the line where the scanner stopped.
-		return nil, &ParseError{Line: p.lines.at(p.s.Offset()), Reason: jsonReason(err)}
+	if err == nil {
+		return list, nil
 	}
-	return list, nil
+	var pe *ParseError
+	if errors.As(err, &pe) {
+		return nil, pe
+	}
+	// A syntax error: report the line where the decoder found it.
+	var se *jsoncompat.SyntaxError
+	if errors.As(p.d.SyntaxError(err), &se) {
+		return nil, &ParseError{Line: p.lines.at(int(se.Offset)), Reason: "invalid JSON: " + se.Msg}
+	}
+	return nil, &ParseError{Line: p.lines.at(int(p.d.InputOffset())), Reason: "invalid JSON"}
 }
 
-func jsonReason(err error) string {
-	var se *jsonscan.SyntaxError
-	if errors.As(err, &se) {
-		return "invalid JSON: " + se.Msg
-	}
-	return err.Error()
-}
-
+// jsonParser reads a patient list with the jsontext decoder. Every element's
+// line is found from the decoder's byte offset; logins and IDs with no escapes
+// alias the input until the builder copies them into its arena.
 type jsonParser struct {
 	data  []byte
-	s     jsonscan.Scanner
+	d     jsoncompat.Decoder
 	lines lineCounter
 }
 
 func (p *jsonParser) parse() (*List, error) {
-	if err := p.s.ArrayStart(); err != nil {
+	// Parse has seen the '['.
+	if _, err := p.d.ReadToken(); err != nil {
 		return nil, err
 	}
 	b := newBuilder(len(p.data))
 	for {
-		more, err := p.s.NextElement()
-		if err != nil {
-			return nil, err
-		}
-		if !more {
-			break
-		}
-		line := p.lines.at(p.s.Offset())
-		if p.s.Peek() != '{' {
-			return nil, &ParseError{Line: line, Reason: "array element is " + p.s.Kind() + ", want an object with login and patientID"}
-		}
-		login, id, err := p.patient(line)
-		if err != nil {
-			return nil, err
-		}
-		if err := add(b, login, id, line); err != nil {
-			return nil, err
+		switch kind := p.d.PeekKind(); kind {
+		case jsontext.KindEndArray:
+			if _, err := p.d.ReadToken(); err != nil {
+				return nil, err
+			}
+			if err := p.d.Finish(); err != nil {
+				return nil, err
+			}
+			return b.list()
+		case jsontext.KindBeginObject:
+			if _, err := p.d.ReadToken(); err != nil {
+				return nil, err
+			}
+			line := p.lines.at(int(p.d.InputOffset()) - len("{"))
+			login, id, err := p.patient(line)
+			if err != nil {
+				return nil, err
+			}
+			if err := add(b, login, id, line); err != nil {
+				return nil, err
+			}
+		default:
+			v, err := p.d.ReadValue() // a syntax error, if the kind is invalid
+			if err != nil {
+				return nil, err
+			}
+			line := p.lines.at(int(p.d.InputOffset()) - len(v))
+			return nil, &ParseError{Line: line, Reason: "array element is " + jsoncompat.KindName(kind) + ", want an object with login and patientID"}
 		}
 	}
-	if err := p.s.Finish(); err != nil {
-		return nil, err
-	}
-	return b.list()
 }
 
-// patient reads one object; unknown keys are ignored.
+// patient reads the rest of one object, after its '{'; unknown keys are ignored.
 func (p *jsonParser) patient(line int) (login, id []byte, err error) {
-	if err := p.s.ObjectStart(); err != nil {
-		return nil, nil, err
-	}
 	var haveLogin, haveID bool
 	for {
-		rawKey, plain, ok, err := p.s.NextKey()
+		quoted, ok, err := p.d.ReadName()
 		if err != nil {
 			return nil, nil, err
 		}
 		if !ok {
 			break
 		}
-		key := rawKey
-		if !plain {
-			key = jsonscan.AppendUnquote(nil, rawKey)
-		}
-		switch {
+		switch key := jsoncompat.String(quoted); {
 		case nameIn(key, loginNames):
 			if haveLogin {
 				return nil, nil, &ParseError{Line: line, Reason: "object has more than one login field (login, username)"}
@@ -284,7 +286,7 @@ func (p *jsonParser) patient(line int) (login, id []byte, err error) {
 				return nil, nil, err
 			}
 		default:
-			if err := p.s.SkipValue(); err != nil {
+			if _, err := p.d.ReadValue(); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -300,24 +302,20 @@ func (p *jsonParser) patient(line int) (login, id []byte, err error) {
 
 // value reads a string (or, for IDs, a number kept as written); null reads as empty.
 func (p *jsonParser) value(line int, field string, numberOK bool) ([]byte, error) {
-	switch c := p.s.Peek(); {
-	case c == '"':
-		raw, plain, err := p.s.String()
-		if err != nil || plain {
-			return raw, err
-		}
-		return jsonscan.AppendUnquote(nil, raw), nil
-	case c == 'n':
-		_, err := p.s.Null()
-		return nil, err
-	case numberOK && (c == '-' || '0' <= c && c <= '9'):
-		return p.s.Number()
-	}
-	kind := p.s.Kind()
-	if err := p.s.SkipValue(); err != nil {
+	v, err := p.d.ReadValue()
+	if err != nil {
 		return nil, err
 	}
-	return nil, &ParseError{Line: line, Reason: fmt.Sprintf("%s is %s, want a string", field, kind)}
+	switch kind := v.Kind(); {
+	case kind == jsontext.KindNull:
+		return nil, nil
+	case kind == jsontext.KindString:
+		return jsoncompat.String(v), nil
+	case numberOK && kind == jsontext.KindNumber:
+		return v, nil
+	default:
+		return nil, &ParseError{Line: line, Reason: fmt.Sprintf("%s is %s, want a string", field, jsoncompat.KindName(kind))}
+	}
 }
 
 // lineCounter maps increasing byte offsets to line numbers in linear total time.

@@ -92,7 +92,16 @@ func TestParseErrors(t *testing.T) {
 		"json both login names": {in: "[{\"login\":\"a\",\"username\":\"b\",\"patientID\":\"1\"}]", wantLine: 1, reason: "more than one login field"},
 		"json duplicate":        {in: "[{\"login\":\"a\",\"patientID\":\"1\"},\n{\"login\":\"A\",\"patientID\":\"2\"}]", wantLine: 2, reason: "duplicate login (first on line 1)"},
 		"json syntax":           {in: "[{\"login\":\"a\",\n\"patientID\":\"1\"}\n{}]", wantLine: 3, reason: "invalid JSON"},
-		"json trailing data":    {in: "[]\n[]", wantLine: 2, reason: "invalid JSON"},
+		"json trailing data":    {in: "[]\n[]", wantLine: 2, reason: "invalid JSON: invalid character '[' after top-level value"},
+		"json bad escape":       {in: "[{\"login\":\"a\",\n\"patientID\":\"\\q\"}]", wantLine: 2, reason: "invalid JSON: invalid escape sequence in string"},
+		"json truncated":        {in: "[{\"login\":\"a\",\n\"patientID\":", wantLine: 2, reason: "invalid JSON: unexpected end of input"},
+		"json ID is object":     {in: "[\n{\"login\":\"a\",\n\"patientID\":{\"v\":1}}]", wantLine: 2, reason: "patientID is object, want a string"},
+		"json ID is boolean":    {in: "[{\"login\":\"a\",\"patientID\":true}]", wantLine: 1, reason: "patientID is boolean, want a string"},
+		"json element is null":  {in: "[{\"login\":\"a\",\"patientID\":\"1\"},\n\n null]", wantLine: 3, reason: "array element is null"},
+		"json too deep":         {in: "[{\"login\":\"a\",\"patientID\":\"1\",\n\"x\":" + strings.Repeat("[", 10000) + "}]", wantLine: 2, reason: "invalid JSON: exceeded max depth"},
+		"json first problem wins": {
+			in: "[{\"login\":7,\"patientID\":\"1\"},\n{\"login\":\"b\",,}]", wantLine: 1, reason: "login is number",
+		},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -126,6 +135,10 @@ func TestParseErrorsHoldNoPatientData(t *testing.T) {
 		"[{\"login\":\"" + login + "\",\"patientID\":{\"v\":\"" + id + "\"}}]",
 		"[{\"login\":\"" + login + "\" \"patientID\":\"" + id + "\"}]",
 		"[\"" + login + "\"]",
+		"[{\"login\":\"\\u" + login + "\",\"patientID\":\"" + id + "\"}]",
+		"[{\"login\":\"a\",\"patientID\":\"" + id + "\\" + id + "\"}]",
+		"[{\"" + login + "\":\"" + id + "\" \"patientID\":1}]",
+		"[{\"" + login + "\":{\"" + id + "\":[1 2]}}]",
 	} {
 		_, err := Parse([]byte(in))
 		if err == nil {
@@ -239,10 +252,12 @@ var reasonPatterns = regexp.MustCompile(`^(` + strings.Join([]string{
 	`object has no (login field \(login or username\)|patientID field \(patientID or ExternalServicePatientID\))`,
 	`object has more than one (login field \(login, username\)|patient ID field \(patientID, ExternalServicePatientID\))`,
 	`(login|patientID) is [a-z ]+, want a string`,
-	`JSON value at offset \d+ is [a-z ]+, want [a-z]+`,
-	`invalid JSON: (unexpected character '.{1,10}'|unexpected end of input( in string| in string escape| in \\u escape)?)` +
-		`(, expected (value|string key|':'|',' or '\}'|',' or '\]'|literal (null|true|false)|digit|digit after decimal point|digit in exponent))?`,
-	`invalid JSON: (invalid character after top-level value|exceeded max depth|control character in string|invalid escape character|invalid character in \\u escape)`,
+	// One character as strconv.QuoteRune quotes it, or an invalid byte as '\xff'.
+	`invalid JSON: invalid character '(\\x[0-9a-f]{1,2}|\\u[0-9a-f]{4}|\\U[0-9a-f]{8}|\\.|[^\\'])' ` +
+		`(at start of value|after top-level value|after object name \(expecting ':'\)|after object value \(expecting ',' or '\}'\)|` +
+		`after array element \(expecting ',' or '\]'\)|in literal (null|true|false) \(expecting '[a-z]'\)|` +
+		`in number \(expecting digit\)|in string \(expecting non-control character\)|at start of string \(expecting '"'\))`,
+	`invalid JSON: (unexpected end of input|exceeded max depth|invalid escape sequence in string|object member name must be a string)`,
 }, "|") + `)$`)
 
 func FuzzParsePatients(f *testing.F) {
