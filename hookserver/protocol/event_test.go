@@ -9,6 +9,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tokenhook/tokenhook/hookserver/internal/jsoncompat"
@@ -394,6 +395,44 @@ func BenchmarkDecodeEvent(b *testing.B) {
 	for b.Loop() {
 		if _, err := DecodeEvent(doc); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestFieldIs checks the shortcuts of fieldIs against decoding the name and
+// folding it as encoding/json does.
+func TestFieldIs(t *testing.T) {
+	cases := []struct {
+		quoted, field string
+		want          bool
+	}{
+		{`"eventType"`, "eventType", true},
+		{`"EVENTTYPE"`, "eventType", true},
+		{`"eventTyp"`, "eventType", false},
+		{`"eventTypeVersion"`, "eventType", false},
+		{`"eventTime"`, "eventType", false},
+		{`"eventT\u0079pe"`, "eventType", true},
+		{`"\u0065ventType"`, "eventType", true},
+		{`"eventType\u0000"`, "eventType", false},
+		{`"ſser"`, "user", false},
+		{`"ſession"`, "session", true},
+		{`"uſer"`, "user", true},
+		{`"xſer"`, "user", false},
+		{`"\u212aey"`, "key", true},
+		{`"Key\u00e9"`, "key", false},
+		{`"grant_type"`, "grant_type", true},
+		{`"GRANT_TYPE"`, "grant_type", true},
+		{`"grant-type"`, "grant_type", false},
+		{`""`, "data", false},
+		{"\"dat\xff\"", "data", false},
+	}
+	for _, c := range cases {
+		name := jsontext.Value(c.quoted)
+		if got := fieldIs(name, c.field); got != c.want {
+			t.Errorf("fieldIs(%s, %q) = %v; want %v", c.quoted, c.field, got, c.want)
+		}
+		if folded := bytes.EqualFold(jsoncompat.String(name), []byte(c.field)); folded != c.want {
+			t.Errorf("case %s, %q: want %v, but decoding and folding says %v", c.quoted, c.field, c.want, folded)
 		}
 	}
 }
