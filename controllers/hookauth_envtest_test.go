@@ -25,14 +25,22 @@ const hookScope = "tokenhook.call"
 func (f *fixture) hookCaller(secret string) string {
 	f.t.Helper()
 	id := "0oacaller" + strings.ReplaceAll(f.ns, "-", "")
+	f.addServiceApp("Hook caller "+f.ns, oktasim.ClientSpec{ClientID: id, ClientSecret: secret,
+		GrantTypes: []string{oktasim.GrantClientCredentials}, TokenEndpointAuthMethod: oktasim.ClientAuthSecretPost})
+	return id
+}
+
+// addServiceApp adds the app, and an access policy of its own whose rule
+// grants it the custom scope by client credentials.
+func (f *fixture) addServiceApp(policyName string, app oktasim.ClientSpec) {
+	f.t.Helper()
 	if err := sim.AddScope("default", hookScope); err != nil && !strings.Contains(err.Error(), "exists") {
 		f.t.Fatal(err)
 	}
-	if err := sim.AddClient(oktasim.ClientSpec{ClientID: id, ClientSecret: secret, GrantTypes: []string{oktasim.GrantClientCredentials},
-		TokenEndpointAuthMethod: oktasim.ClientAuthSecretPost}); err != nil {
+	if err := sim.AddClient(app); err != nil {
 		f.t.Fatal(err)
 	}
-	p, err := sim.AddPolicy("default", oktasim.PolicySpec{Name: "Hook caller " + f.ns, Priority: 1, Clients: []string{id}})
+	p, err := sim.AddPolicy("default", oktasim.PolicySpec{Name: policyName, Priority: 1, Clients: []string{app.ClientID}})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -42,7 +50,6 @@ func (f *fixture) hookCaller(secret string) string {
 	}}); err != nil {
 		f.t.Fatal(err)
 	}
-	return id
 }
 
 func (f *fixture) setClientSecret(value string) {

@@ -29,23 +29,8 @@ import (
 func (f *fixture) jwtCaller() string {
 	f.t.Helper()
 	id := "0oajwt" + strings.ReplaceAll(f.ns, "-", "")
-	if err := sim.AddScope("default", hookScope); err != nil && !strings.Contains(err.Error(), "exists") {
-		f.t.Fatal(err)
-	}
-	if err := sim.AddClient(oktasim.ClientSpec{ClientID: id, GrantTypes: []string{oktasim.GrantClientCredentials},
-		TokenEndpointAuthMethod: oktasim.ClientAuthPrivateKeyJWT}); err != nil {
-		f.t.Fatal(err)
-	}
-	p, err := sim.AddPolicy("default", oktasim.PolicySpec{Name: "JWT hook caller " + f.ns, Priority: 1, Clients: []string{id}})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	if _, err := sim.AddRule("default", p.ID, oktasim.RuleSpec{Name: "Client credentials", Conditions: oktasim.RuleConditions{
-		GrantTypes: []string{oktasim.GrantClientCredentials}, Scopes: []string{hookScope},
-		Groups: oktasim.IncludeExclude{Include: []string{oktasim.GroupEveryone}},
-	}}); err != nil {
-		f.t.Fatal(err)
-	}
+	f.addServiceApp("JWT hook caller "+f.ns, oktasim.ClientSpec{ClientID: id,
+		GrantTypes: []string{oktasim.GrantClientCredentials}, TokenEndpointAuthMethod: oktasim.ClientAuthPrivateKeyJWT})
 	return id
 }
 
