@@ -408,7 +408,7 @@ func TestLogsHoldNoPatientData(t *testing.T) {
 			continue
 		}
 		calls++
-		for _, key := range []string{"outcome", "status", "latencyMs"} {
+		for _, key := range []string{"time", "level", "outcome", "status", "latencyUs"} {
 			if _, ok := rec[key]; !ok {
 				t.Errorf("call log %s lacks %s", line, key)
 			}

@@ -53,6 +53,8 @@ type options struct {
 	keep                   bool
 	serveTrivial, goBinary string
 	hookBinary             string
+	baseline               string // git revision to build the baseline hook server from
+	baselineBinary         string
 	tls                    bool
 	oauth                  bool
 	secretBytes            int
@@ -84,6 +86,8 @@ func benchMain() int {
 	flag.StringVar(&o.trivialCert, "serve-trivial-tls", "", "internal: the trivial server's certificate and key files, comma-separated")
 	flag.StringVar(&o.goBinary, "go", "go", "go command used to build the hook server")
 	flag.StringVar(&o.hookBinary, "hook-binary", "", "run this hook server binary instead of building cmd/hookserver (e.g. one built with profiling)")
+	flag.StringVar(&o.baseline, "baseline", "", "also run cmd/hookserver as of this git `revision` (e.g. b2a77dc^, before issue 15 moved the JSON readers to jsontext) at the smallest list size, and judge CPU/call against it, paired")
+	flag.StringVar(&o.baselineBinary, "baseline-binary", "", "like -baseline, with a hook server binary built already")
 	flag.Parse()
 	if o.serveTrivial != "" {
 		if err := serveTrivial(o.serveTrivial, o.trivialCert); err != nil {
@@ -98,6 +102,9 @@ func benchMain() int {
 	}
 	if err == nil && o.rounds < 1 {
 		err = errors.New("-rounds must be at least 1")
+	}
+	if err == nil && o.baseline != "" && o.baselineBinary != "" {
+		err = errors.New("-baseline and -baseline-binary exclude each other")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchhook:", err)
@@ -133,6 +140,7 @@ const (
 	nameTrivial = "trivial"
 	nameHeader  = "hookserver" // shared secret auth
 	nameOAuth   = "hook-oauth" // bearer token auth
+	nameBase    = "baseline"   // -baseline's hook server, shared secret auth
 )
 
 type row struct {
@@ -154,17 +162,23 @@ func run(ctx context.Context, o options) (bool, error) {
 		defer func() { _ = os.RemoveAll(work) }()
 	}
 
+	root, err := moduleRoot(ctx, o.goBinary)
+	if err != nil {
+		return false, err
+	}
 	hookBin := o.hookBinary
 	if hookBin == "" {
 		fmt.Println("Building cmd/hookserver ...")
 		hookBin = filepath.Join(work, "hookserver")
-		build := exec.CommandContext(ctx, o.goBinary, "build", "-o", hookBin, "./cmd/hookserver")
-		build.Dir, err = moduleRoot(ctx, o.goBinary)
-		if err != nil {
+		if err := buildHookServer(ctx, o.goBinary, root, hookBin); err != nil {
 			return false, err
 		}
-		if out, err := build.CombinedOutput(); err != nil {
-			return false, fmt.Errorf("build hook server: %w\n%s", err, out)
+	}
+	baseBin := o.baselineBinary
+	if o.baseline != "" {
+		fmt.Printf("Building cmd/hookserver as of %s (the baseline) ...\n", o.baseline)
+		if baseBin, err = buildRevision(ctx, o.goBinary, root, o.baseline, work); err != nil {
+			return false, err
 		}
 	}
 	secret := defaultSecret
@@ -283,6 +297,31 @@ func run(ctx context.Context, o options) (bool, error) {
 		reqs, _, _ := hookRequests(o.events, n, addr, trivialAddr, "Bearer "+token)
 		hooks, hookReqs = append(hooks, srv), append(hookReqs, reqs)
 		hookNames, hookSizes = append(hookNames, nameOAuth), append(hookSizes, n)
+	}
+	if baseBin != "" {
+		n := o.sizes[0]
+		addr, err := freeAddr()
+		if err != nil {
+			return false, err
+		}
+		metricsAddr, err := freeAddr()
+		if err != nil {
+			return false, err
+		}
+		fmt.Printf("Starting the baseline hook server with %d patients ...\n", n)
+		srv, err := start(ctx, fmt.Sprintf("baseline-%d", n), addr, scheme+"://"+addr+"/readyz",
+			filepath.Join(work, fmt.Sprintf("baseline-%d.log", n)),
+			append([]string{baseBin, "--listen", addr, "--metrics-listen", metricsAddr,
+				"--patients", filepath.Join(work, fmt.Sprintf("patients-%d", n), "patients.csv"), "--auth-secret-file", secretFile,
+				"--tokens", "id,access", "--log-level", o.logLevel, "--shutdown-delay", "0"}, hookTLSArgs...)...)
+		if err != nil {
+			return false, err
+		}
+		srv.tls = clientTLS
+		defer srv.stop()
+		reqs, _, _ := hookRequests(o.events, n, addr, trivialAddr, secret)
+		hooks, hookReqs = append(hooks, srv), append(hookReqs, reqs)
+		hookNames, hookSizes = append(hookNames, nameBase), append(hookSizes, n)
 	}
 	fmt.Printf("Events: %d distinct, %d bytes on average, half from patients; hook answers 200 with commands for both tokens, or 204.\n",
 		o.events, avgBody)
@@ -412,6 +451,7 @@ func report(o options, rows []row, reloadTook time.Duration, reloadFailed int, r
 		totalFailed += r.p.failed
 	}
 	reqPerSec := func(p *phase) float64 { return p.reqPerSec() }
+	cpuPerCall := func(p *phase) float64 { return float64(p.cpuPerCall()) }
 	p99 := func(p *phase) float64 { return float64(p.percentile(0.99)) }
 	if triv := find(nameTrivial, 0, 64); triv != nil {
 		for _, n := range o.sizes {
@@ -447,7 +487,6 @@ func report(o options, rows []row, reloadTook time.Duration, reloadFailed int, r
 	_ = tw.Flush()
 	if o.oauth {
 		fmt.Println("\nTargets (issue 13), likewise paired:")
-		cpuPerCall := func(p *phase) float64 { return float64(p.cpuPerCall()) }
 		for _, c := range o.conns {
 			h, oa := find(nameHeader, small, c), find(nameOAuth, small, c)
 			if h == nil || oa == nil {
@@ -459,6 +498,19 @@ func report(o options, rows []row, reloadTook time.Duration, reloadFailed int, r
 		}
 		_ = tw.Flush()
 	}
+	fmt.Println("\nTargets (issue 15), likewise paired:")
+	for _, c := range o.conns {
+		h, triv, base := find(nameHeader, small, c), find(nameTrivial, 0, c), find(nameBase, small, c)
+		if base != nil {
+			diff := pairedRatio(h, base, cpuPerCall) - 1
+			check(fmt.Sprintf("CPU/call within 5%% of the baseline, %d patients, %d conns", small, c),
+				fmt.Sprintf("%+.1f%% (medians %s vs %s)", 100*diff, us(h.p.cpuPerCall()), us(base.p.cpuPerCall())), diff <= 0.05)
+		}
+		// A goal, not a gate.
+		fmt.Fprintf(tw, "  CPU/call against the trivial server, %d patients, %d conns (goal <= 1.10x)\t%.2fx (medians %s vs %s)\t\n",
+			small, c, pairedRatio(h, triv, cpuPerCall), us(h.p.cpuPerCall()), us(triv.p.cpuPerCall()))
+	}
+	_ = tw.Flush()
 	return all
 }
 
@@ -485,6 +537,47 @@ func median(rounds []*phase) *phase {
 		}
 	}
 	return &m
+}
+
+// buildHookServer builds cmd/hookserver of the module in dir into out.
+func buildHookServer(ctx context.Context, goBinary, dir, out string) error {
+	build := exec.CommandContext(ctx, goBinary, "build", "-o", out, "./cmd/hookserver")
+	build.Dir = dir
+	if b, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build hook server in %s: %w\n%s", dir, err, b)
+	}
+	return nil
+}
+
+// buildRevision builds cmd/hookserver as of a git revision of the repository
+// at root, from a copy made by git archive (the repository is not touched),
+// and returns the binary's path.
+func buildRevision(ctx context.Context, goBinary, root, rev, work string) (string, error) {
+	src := filepath.Join(work, "baseline-src")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		return "", err
+	}
+	archive := exec.CommandContext(ctx, "git", "-C", root, "archive", "--format=tar", rev)
+	extract := exec.CommandContext(ctx, "tar", "-x", "-C", src)
+	pipe, err := archive.StdoutPipe()
+	if err != nil {
+		return "", err
+	}
+	var archiveErr strings.Builder
+	archive.Stderr = &archiveErr
+	extract.Stdin = pipe
+	if err := archive.Start(); err != nil {
+		return "", fmt.Errorf("git archive %s: %w", rev, err)
+	}
+	out, extractErr := extract.CombinedOutput()
+	if err := archive.Wait(); err != nil {
+		return "", fmt.Errorf("git archive %s: %w: %s", rev, err, strings.TrimSpace(archiveErr.String()))
+	}
+	if extractErr != nil {
+		return "", fmt.Errorf("extract %s: %w\n%s", rev, extractErr, out)
+	}
+	bin := filepath.Join(work, "hookserver-baseline")
+	return bin, buildHookServer(ctx, goBinary, src, bin)
 }
 
 func moduleRoot(ctx context.Context, goBinary string) (string, error) {

@@ -375,7 +375,12 @@ func BenchmarkReadSummary(b *testing.B) {
 	if err := json.Compact(&compact, indented); err != nil {
 		b.Fatal(err)
 	}
-	for name, doc := range map[string][]byte{"indented": indented, "compact": compact.Bytes()} {
+	// bench-hook's event: a production org's shape, with escapes in the URL.
+	benchHook, err := os.ReadFile("testdata/bench-hook-event.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for name, doc := range map[string][]byte{"indented": indented, "compact": compact.Bytes(), "bench-hook": benchHook} {
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(doc)))
 			b.ReportAllocs()
