@@ -98,11 +98,47 @@ func (s *server) stop() {
 	}
 }
 
-// clockTicks is USER_HZ, the unit of CPU times in /proc; 100 on Linux.
+// clockTicks is USER_HZ, the unit of CPU times in /proc/PID/stat; 100 on Linux.
 const clockTicks = 100
 
-// cpuTime is the CPU the process used so far (user + system, all threads).
+// cpuTime is the CPU the process used so far (user + system, all threads): to
+// the nanosecond, as the sum of its threads' run times in schedstat, where
+// /proc/PID/stat counts 10 ms ticks, 1% to 2% of a one-second phase. A Go
+// server keeps its threads, so none of their time is lost with an exited
+// one. Without schedstat it falls back on stat.
 func (s *server) cpuTime() (time.Duration, error) {
+	if d, err := s.schedTime(); err == nil {
+		return d, nil
+	}
+	return s.statTime()
+}
+
+func (s *server) schedTime() (time.Duration, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	var total time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", s.cmd.Process.Pid, t.Name()))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // the thread exited just now
+		}
+		if err != nil {
+			return 0, err
+		}
+		// The first field is the time spent on a CPU, in nanoseconds.
+		f, _, _ := strings.Cut(string(b), " ")
+		ns, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parse schedstat: %w", err)
+		}
+		total += time.Duration(ns)
+	}
+	return total, nil
+}
+
+func (s *server) statTime() (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
 	if err != nil {
 		return 0, err
