@@ -24,6 +24,12 @@ import (
 //  3. after rotationGrace (calls Okta started before the change), the pods
 //     roll out accepting only the new way.
 //
+// The pods check one OAuth client at a time, so a change of what Okta's
+// tokens carry (the spec's clientID, scope, audience or issuer) goes by way
+// of the header secret: the pods accept both with the old check, Okta moves
+// to the header secret, and after the grace the switch to the new OAuth
+// check runs as above.
+//
 // The channel Okta has is recorded on the owned auth Secret, beside the hash
 // of the header secret. Absent, it is the HTTP channel: hooks registered by
 // versions before OAuth have it, and a lost annotation is safe to assume so,
@@ -49,8 +55,11 @@ type hookAuthPlan struct {
 	// existing hook's channel change until every replica runs podMode both.
 	channel      string
 	awaitRollout bool
-	switching    bool          // a switch is under way (Okta's or the pods')
-	requeueIn    time.Duration // > 0 while the pods wait out the grace period
+	switching    bool // a switch is under way (Okta's or the pods')
+	// oktaCheck: the pods check the tokens of the OAuth channel Okta had
+	// (on the auth Secret), not the spec's: a change of check is under way.
+	oktaCheck bool
+	requeueIn time.Duration // > 0 while the pods wait out the grace period
 	// clientSecret is the OAuth app's secret, sent with an OAUTH channel.
 	clientSecret string
 }
@@ -65,8 +74,9 @@ func desiredChannel(th *v1.TokenHook) string {
 
 // planHookAuth moves a channel switch on by at most one step. It is pure:
 // what Okta has (from the auth Secret), whether a hook is registered, the
-// desired channel, the time and the grace decide.
-func planHookAuth(s authSecretState, registered bool, want string, now time.Time, grace time.Duration) hookAuthPlan {
+// desired channel, whether the spec's OAuth check differs from the one of
+// Okta's last OAuth channel, the time and the grace decide.
+func planHookAuth(s authSecretState, registered bool, want string, checkChanged bool, now time.Time, grace time.Duration) hookAuthPlan {
 	have := s.oktaChannel
 	if have == "" {
 		have = channelHTTP
@@ -75,15 +85,30 @@ func planHookAuth(s authSecretState, registered bool, want string, now time.Time
 		// The create sends the desired channel: nothing to switch from.
 		return hookAuthPlan{podMode: podMode(want), channel: want}
 	}
-	if have != want {
-		return hookAuthPlan{podMode: podAuthBoth, channel: want, awaitRollout: true, switching: true}
-	}
+	var wait time.Duration
 	if !s.channelSwitched.IsZero() {
-		if wait := s.channelSwitched.Add(grace).Sub(now); wait > 0 {
-			return hookAuthPlan{podMode: podAuthBoth, channel: want, switching: true, requeueIn: wait}
-		}
+		wait = max(0, s.channelSwitched.Add(grace).Sub(now))
+	}
+	switch {
+	case want == channelOAuth && checkChanged && have == channelOAuth:
+		// A new check: Okta moves to the header secret first.
+		return hookAuthPlan{podMode: podAuthBoth, oktaCheck: true, channel: channelHTTP, awaitRollout: true, switching: true}
+	case want == channelOAuth && checkChanged && wait > 0:
+		// Okta's calls may still bring tokens of the old check.
+		return hookAuthPlan{podMode: podAuthBoth, oktaCheck: true, channel: channelHTTP, switching: true, requeueIn: wait}
+	case have != want:
+		return hookAuthPlan{podMode: podAuthBoth, channel: want, awaitRollout: true, switching: true}
+	case wait > 0:
+		return hookAuthPlan{podMode: podAuthBoth, channel: want, switching: true, requeueIn: wait}
 	}
 	return hookAuthPlan{podMode: podMode(want), channel: want}
+}
+
+// oauthCheckChanged says whether Okta's last OAUTH channel (on the auth
+// Secret) was for tokens the spec's check refuses. Unknown, it did not.
+func oauthCheckChanged(th *v1.TokenHook, s authSecretState) bool {
+	had, want := decodeOAuthCheck(s.oktaOAuthCheck), specOAuthCheck(th)
+	return had != nil && want != nil && *had != *want
 }
 
 func podMode(channel string) string {
@@ -140,9 +165,10 @@ func decodeOAuthCheck(s string) *oauthCheck {
 }
 
 // podOAuthCheck is the check the pods make: the spec's, else (on the way
-// back to header auth) the one of the channel Okta had.
-func podOAuthCheck(th *v1.TokenHook, s authSecretState) *oauthCheck {
-	if c := specOAuthCheck(th); c != nil {
+// back to header auth, or to another check: oktaCheck) the one of the
+// channel Okta had.
+func podOAuthCheck(th *v1.TokenHook, s authSecretState, oktaCheck bool) *oauthCheck {
+	if c := specOAuthCheck(th); c != nil && !oktaCheck {
 		return c
 	}
 	return decodeOAuthCheck(s.oktaOAuthCheck)
@@ -209,7 +235,7 @@ func (r *TokenHookReconciler) reconcileHookAuth(ctx context.Context, th *v1.Toke
 			return err
 		}
 	}
-	auth.hookAuth = planHookAuth(auth.next, th.Status.InlineHookID != "", want, r.Clock.Now(), r.RotationGrace)
+	auth.hookAuth = planHookAuth(auth.next, th.Status.InlineHookID != "", want, oauthCheckChanged(th, auth.next), r.Clock.Now(), r.RotationGrace)
 	auth.hookAuth.clientSecret = secret
 	return nil
 }

@@ -189,6 +189,161 @@ func TestSwitchingHookAuthFailsNoCall(t *testing.T) {
 	}
 }
 
+// channelStep is one state of Okta's channel, as sampled.
+type channelStep struct{ kind, client, key string }
+
+// sampleChannel records the states Okta's channel goes through until done
+// is closed, and checks at each that a private_key_jwt channel's key is
+// active in the JWKS of the app it names.
+func sampleChannel(hookID string, done <-chan struct{}) (steps func() ([]channelStep, []string)) {
+	var seen []channelStep
+	var bad []string
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			if h, err := sim.Hook(hookID); err == nil {
+				step := channelStep{kind: h.Channel.Type}
+				if o := h.Channel.OAuth; o != nil {
+					step.client, step.key = o.ClientID, o.HookKeyID
+					if o.HookKeyID != "" {
+						k, kerr := sim.HookKey(o.HookKeyID)
+						active, _ := jwksOf(o.ClientID)
+						if kerr != nil || !slices.Contains(active, k.KeyID+"/"+oktasim.JWKActive) {
+							bad = append(bad, fmt.Sprintf("channel names %s through %s, whose JWKS is %v", o.HookKeyID, o.ClientID, active))
+						}
+					}
+				}
+				if len(seen) == 0 || seen[len(seen)-1] != step {
+					seen = append(seen, step)
+				}
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	return func() ([]channelStep, []string) { <-stopped; return seen, bad }
+}
+
+// waitOAuthClient waits until Okta's channel gets its tokens as client, the
+// pods check that client alone, and the TokenHook is Ready.
+func (f *fixture) waitOAuthClient(name, hookID, clientID string) []string {
+	f.t.Helper()
+	var modes []string
+	eventually(f.t, waitFor, func() error {
+		m := f.podMode(name)
+		if len(modes) == 0 || modes[len(modes)-1] != m {
+			modes = append(modes, m)
+		}
+		if hookID == "" {
+			hookID = f.get(name).Status.InlineHookID
+		}
+		h, err := sim.Hook(hookID)
+		if err != nil {
+			return err
+		}
+		if h.Channel.OAuth == nil || h.Channel.OAuth.ClientID != clientID {
+			return fmt.Errorf("Okta's channel is %s %+v", h.Channel.Type, h.Channel.OAuth)
+		}
+		d := &appsv1.Deployment{}
+		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: name + "-hookserver"}, d); err != nil {
+			return err
+		}
+		if m != podAuthOAuth || !slices.Contains(d.Spec.Template.Spec.Containers[0].Args, "--oauth-client-id="+clientID) {
+			return fmt.Errorf("pods accept %s, args %v", m, d.Spec.Template.Spec.Containers[0].Args)
+		}
+		th := f.get(name)
+		if !isTrue(th, v1.ConditionReady) || th.Status.ObservedGeneration != th.Generation {
+			return fmt.Errorf("not Ready at generation %d: %s", th.Generation, conditions(th))
+		}
+		return nil
+	})
+	return modes
+}
+
+// A change of OAuth client under steady logins, with client_secret_post and
+// with private_key_jwt: the pods check one client at a time, so Okta's
+// calls go by the header secret in between, and no hook call fails.
+func TestChangingOAuthClientFailsNoCall(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		specs func(f *fixture) (from, to v1.HookAuth)
+	}{
+		{"client_secret_post", func(f *fixture) (v1.HookAuth, v1.HookAuth) {
+			from := f.hookCaller("client-secret")
+			f.setClientSecret("client-secret")
+			to := "0oanewcaller" + strings.ReplaceAll(f.ns, "-", "")
+			f.addServiceApp("New hook caller "+f.ns, oktasim.ClientSpec{ClientID: to, ClientSecret: "client-secret",
+				GrantTypes: []string{oktasim.GrantClientCredentials}, TokenEndpointAuthMethod: oktasim.ClientAuthSecretPost})
+			return oauthSpec(from), oauthSpec(to)
+		}},
+		{"private_key_jwt", func(f *fixture) (v1.HookAuth, v1.HookAuth) {
+			return pkjwtSpec(f.jwtCaller(), true), pkjwtSpec(f.jwtCallerNamed("new"), true)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			m := f.newMinter()
+			from, to := tc.specs(f)
+			th := m.tokenHook(f, "client")
+			th.Spec.HookAuth = from
+			f.create(th)
+			f.waitOAuthClient("client", "", from.OAuth.ClientID)
+			hookID := f.get("client").Status.InlineHookID
+			stop := m.mintSteadily(t)
+			time.Sleep(300 * time.Millisecond)
+
+			done := make(chan struct{})
+			steps := sampleChannel(hookID, done)
+			f.update("client", func(th *v1.TokenHook) { th.Spec.HookAuth = to })
+			modes := f.waitOAuthClient("client", hookID, to.OAuth.ClientID)
+			close(done)
+			seen, bad := steps()
+			time.Sleep(500 * time.Millisecond)
+			minted, failures := stop()
+
+			if !slices.Contains(modes, podAuthBoth) {
+				t.Errorf("pod auth modes %v never accepted both ways", modes)
+			}
+			var kinds []string
+			for _, s := range seen {
+				if len(kinds) == 0 || kinds[len(kinds)-1] != s.kind {
+					kinds = append(kinds, s.kind)
+				}
+			}
+			if !slices.Equal(kinds, []string{"OAUTH", "HTTP", "OAUTH"}) {
+				t.Errorf("Okta's channel went %v (%+v), want OAUTH, HTTP, OAUTH", kinds, seen)
+			}
+			if len(bad) > 0 {
+				t.Errorf("Okta's channel named a key its app did not have: %s", bad[0])
+			}
+			if len(failures) > 0 {
+				t.Errorf("%d of %d token requests failed or lacked the claim, e.g. %s", len(failures), minted+len(failures), failures[0])
+			}
+			if hf := hookFailures(hookID); len(hf) > 0 {
+				t.Errorf("%d hook calls added no claim, e.g. %s", len(hf), hf[0])
+			}
+			if minted < 20 {
+				t.Errorf("only %d tokens minted: the test proves little", minted)
+			}
+			if to.OAuth.PrivateKeyJWT == nil {
+				return
+			}
+			// The key moved apps: the new app has it, the old one only as
+			// Okta keeps a private_key_jwt app's last active key.
+			st := f.get("client").Status.HookAuth
+			if k := st.HookKey; k == nil || k.RegisteredIn != to.OAuth.ClientID || k.AppID != to.OAuth.ClientID {
+				t.Errorf("hook key status after the move: %+v", k)
+			} else if got := kids(t, to.OAuth.ClientID); !slices.Equal(got, []string{k.KeyID + "/" + oktasim.JWKActive}) {
+				t.Errorf("the new app's JWKS %v, want the key", got)
+			}
+		})
+	}
+}
+
 // A TokenHook created with OAuth hook auth never has a header channel, and a
 // missing client secret is reported without touching Okta.
 func TestOAuthFromCreation(t *testing.T) {

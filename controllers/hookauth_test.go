@@ -23,10 +23,11 @@ func TestPlanHookAuth(t *testing.T) {
 	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 	grace := 30 * time.Second
 	cases := map[string]struct {
-		state      authSecretState
-		registered bool
-		want       string
-		plan       hookAuthPlan
+		state        authSecretState
+		registered   bool
+		want         string
+		checkChanged bool
+		plan         hookAuthPlan
 	}{
 		"new hook, header": {
 			want: channelHTTP, plan: hookAuthPlan{podMode: podAuthHeader, channel: channelHTTP},
@@ -61,6 +62,24 @@ func TestPlanHookAuth(t *testing.T) {
 			registered: true, want: channelHTTP,
 			plan: hookAuthPlan{podMode: podAuthBoth, channel: channelHTTP, switching: true, requeueIn: grace - time.Second},
 		},
+		"a new OAuth client: Okta moves to the header secret first, the pods checking the old client": {
+			state:      authSecretState{oktaChannel: channelOAuth},
+			registered: true, want: channelOAuth, checkChanged: true,
+			plan: hookAuthPlan{podMode: podAuthBoth, oktaCheck: true, channel: channelHTTP, awaitRollout: true, switching: true},
+		},
+		"a new OAuth client, Okta on the header secret: the old client's tokens until the grace is over": {
+			state:      authSecretState{oktaChannel: channelHTTP, channelSwitched: now.Add(-10 * time.Second)},
+			registered: true, want: channelOAuth, checkChanged: true,
+			plan: hookAuthPlan{podMode: podAuthBoth, oktaCheck: true, channel: channelHTTP, switching: true, requeueIn: 20 * time.Second},
+		},
+		"a new OAuth client, grace over: on to the new client as from header auth": {
+			state:      authSecretState{oktaChannel: channelHTTP, channelSwitched: now.Add(-grace)},
+			registered: true, want: channelOAuth, checkChanged: true,
+			plan: hookAuthPlan{podMode: podAuthBoth, channel: channelOAuth, awaitRollout: true, switching: true},
+		},
+		"a new OAuth client for a new hook: created with it": {
+			want: channelOAuth, checkChanged: true, plan: hookAuthPlan{podMode: podAuthOAuth, channel: channelOAuth},
+		},
 		"switch abandoned before Okta moved: pods go back": {
 			state:      authSecretState{oktaChannel: channelHTTP},
 			registered: true, want: channelHTTP,
@@ -69,11 +88,41 @@ func TestPlanHookAuth(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got := planHookAuth(tc.state, tc.registered, tc.want, now, grace)
+			got := planHookAuth(tc.state, tc.registered, tc.want, tc.checkChanged, now, grace)
 			if got != tc.plan {
 				t.Errorf("plan = %+v, want %+v", got, tc.plan)
 			}
 		})
+	}
+}
+
+func TestOAuthCheckChanged(t *testing.T) {
+	th := oauthTokenHook()
+	same := specOAuthCheck(th)
+	other := *same
+	other.ClientID = "0oaothercaller"
+	for _, tc := range []struct {
+		name string
+		had  string
+		th   *v1.TokenHook
+		want bool
+	}{
+		{"no OAuth channel recorded", "", th, false},
+		{"the same check", same.encode(), th, false},
+		{"another client", other.encode(), th, true},
+		{"the spec asks for header auth", other.encode(), sampleTokenHook(), false},
+	} {
+		if got := oauthCheckChanged(tc.th, authSecretState{oktaOAuthCheck: tc.had}); got != tc.want {
+			t.Errorf("%s: oauthCheckChanged = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	// The pods check Okta's client while the change is under way.
+	s := authSecretState{oktaOAuthCheck: other.encode()}
+	if got := podOAuthCheck(th, s, true); got == nil || *got != other {
+		t.Errorf("podOAuthCheck during the change = %+v, want Okta's %+v", got, other)
+	}
+	if got := podOAuthCheck(th, s, false); got == nil || *got != *same {
+		t.Errorf("podOAuthCheck = %+v, want the spec's %+v", got, same)
 	}
 }
 
@@ -134,14 +183,14 @@ func TestPodsKeepOktasOAuthCheckOnTheWayBack(t *testing.T) {
 	th := oauthTokenHook()
 	recorded := authSecretState{oktaChannel: channelOAuth, oktaOAuthCheck: specOAuthCheck(th).encode()}
 	th.Spec.HookAuth = v1.HookAuth{Type: v1.HookAuthHeader}
-	c := podOAuthCheck(th, recorded)
+	c := podOAuthCheck(th, recorded, false)
 	if c == nil || c.ClientID != "0oahookcaller" || c.Issuer != "https://dev-1.okta.com/oauth2/default" {
 		t.Fatalf("check on the way back %+v, want the one Okta's channel had", c)
 	}
 	if args := hookServerArgs(th, podAuth{mode: podAuthBoth, check: c}); !slices.Contains(args, "--oauth-client-id=0oahookcaller") {
 		t.Errorf("both mode args on the way back %v", args)
 	}
-	if podOAuthCheck(th, authSecretState{}) != nil {
+	if podOAuthCheck(th, authSecretState{}, false) != nil {
 		t.Errorf("a check with neither the spec's nor a recorded one")
 	}
 }

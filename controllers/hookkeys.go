@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -157,11 +158,13 @@ func channelKey(st *v1.HookAuthStatus, unverifiable bool, inUse string) string {
 // whether or not the operator may read that JWKS.
 func provenByOkta(th *v1.TokenHook, hook *okta.InlineHook) {
 	st := th.Status.HookAuth
-	if st == nil || st.HookKey == nil || st.HookKey.Registered || !isTrue(th, v1.ConditionHookReachable) {
+	if !usesPrivateKeyJWT(th) || st == nil || st.HookKey == nil || st.HookKey.Registered || !isTrue(th, v1.ConditionHookReachable) {
 		return
 	}
-	if channelKeyOf(hook) == st.HookKey.ID {
-		st.HookKey.Registered = true
+	// Okta's call came through the channel's app: the spec's, unless the
+	// spec has moved to another client since.
+	if channelKeyOf(hook) == st.HookKey.ID && hook.OAuth.ClientID == th.Spec.HookAuth.OAuth.ClientID {
+		st.HookKey.Registered, st.HookKey.RegisteredIn = true, hookKeyApp(th)
 	}
 }
 
@@ -255,6 +258,9 @@ func (r *TokenHookReconciler) prepareHookKeys(ctx context.Context, th *v1.TokenH
 		}
 	}
 	for _, k := range []*v1.HookKeyStatus{st.HookKey, st.NextHookKey} {
+		if err := r.forgetStaleRegistration(ctx, th, c, k, inUse); err != nil {
+			return goal, err
+		}
 		if k == nil || k.Registered {
 			continue
 		}
@@ -364,13 +370,45 @@ func (r *TokenHookReconciler) hookKeyStatus(ctx context.Context, th *v1.TokenHoo
 	return &v1.HookKeyStatus{ID: k.ID, KeyID: k.KeyID, Name: k.Name, PublicJWK: encodePublicJWK(pk), Created: &now}, nil
 }
 
+// forgetStaleRegistration makes k unregistered when it is registered in
+// another app than the spec's (the spec's clientID or appID changed) and
+// Okta's channel does not sign with it: it is then registered in the spec's
+// app like a new key, and a JWKS entry the operator added to the old app is
+// removed first. A key the channel signs with keeps its registration: the
+// channel leaves the old app by way of the header secret (see hookauth.go).
+func (r *TokenHookReconciler) forgetStaleRegistration(ctx context.Context, th *v1.TokenHook, c okta.Client, k *v1.HookKeyStatus, inUse string) error {
+	app := hookKeyApp(th)
+	switch {
+	case k == nil || !k.Registered:
+		return nil
+	case k.RegisteredIn == "":
+		// Registered before registeredIn was kept: in the app it was added
+		// to, else the spec's.
+		k.RegisteredIn = cmp.Or(k.AppID, app)
+		if k.RegisteredIn == app || k.ID == inUse {
+			return nil
+		}
+	case k.RegisteredIn == app || k.ID == inUse:
+		return nil
+	}
+	if k.AppJWKID != "" && k.AppID != "" && k.AppID != app {
+		if err := r.removeAppJWK(ctx, th, c, k.AppID, k.AppJWKID, k.KeyID, false); err != nil {
+			return r.failed(th, "remove the hook key from the JWKS of the app the spec left", err)
+		}
+		k.AppID, k.AppJWKID = "", ""
+	}
+	logf.FromContext(ctx).Info("The spec's app changed: registering the hook key in the new one", "key", k.ID, "from", k.RegisteredIn, "to", app)
+	k.Registered, k.RegisteredIn = false, ""
+	return nil
+}
+
 // registerHookKey sees that the app's JWKS holds k's public key: it looks,
 // and with registerInApp adds it. It reports whether it could not look.
 func (r *TokenHookReconciler) registerHookKey(ctx context.Context, th *v1.TokenHook, c okta.Client, k *v1.HookKeyStatus) (unverifiable bool, err error) {
 	app := hookKeyApp(th)
 	field := "spec.hookAuth.oauth.privateKeyJWT"
 	if th.Annotations[v1.AnnotationHookKeyRegistered] == k.KeyID && !registersInApp(th) {
-		k.Registered = true // the admin says so
+		k.Registered, k.RegisteredIn = true, app // the admin says so
 		return false, nil
 	}
 	jwks, err := c.ListAppJWKs(ctx, app)
@@ -392,7 +430,7 @@ func (r *TokenHookReconciler) registerHookKey(ctx context.Context, th *v1.TokenH
 			return false, r.failed(th, "register the hook key", &specError{reason: v1.ReasonHookKeyNotRegistered, msg: fmt.Sprintf(
 				"app %s's JWKS holds hook key %s INACTIVE (entry %s): activate it in Okta", app, k.KeyID, j.ID)})
 		}
-		k.Registered = true
+		k.Registered, k.RegisteredIn = true, app
 		if registersInApp(th) {
 			k.AppID, k.AppJWKID = app, j.ID
 		}
@@ -417,7 +455,7 @@ func (r *TokenHookReconciler) registerHookKey(ctx context.Context, th *v1.TokenH
 	case err != nil:
 		return false, r.failed(th, "add the hook key to the app's JWKS", err)
 	}
-	k.Registered, k.AppID, k.AppJWKID = true, app, added.ID
+	k.Registered, k.RegisteredIn, k.AppID, k.AppJWKID = true, app, app, added.ID
 	r.event(th, corev1.EventTypeNormal, "RegisteredHookKey", "Register", "Added hook key %s to the JWKS of Okta app %s (entry %s)", k.KeyID, app, added.ID)
 	return false, nil
 }
@@ -493,26 +531,39 @@ func (r *TokenHookReconciler) deleteHookKey(ctx context.Context, th *v1.TokenHoo
 		}
 	}
 	if entry != "" && app != "" {
-		_, err := c.DeactivateAppJWK(ctx, app, entry)
-		switch {
-		case isLastActiveJWK(err):
-			// Okta keeps a private_key_jwt app's only active key. Its
-			// private key goes with the hook key, so it verifies nothing.
-			r.event(th, corev1.EventTypeNormal, "KeptLastAppJWK", "Delete",
-				"Left hook key %s in the JWKS of Okta app %s: it is the app's only active key, which Okta keeps while the app uses private_key_jwt; its private key is deleted", k.KeyID, app)
-		case err != nil && !errors.Is(err, okta.ErrNotFound):
-			return fmt.Errorf("deactivate JWK %s of app %s: %w", entry, app, err)
-		default:
-			if err := c.DeleteAppJWK(ctx, app, entry); err != nil && !errors.Is(err, okta.ErrNotFound) {
-				return fmt.Errorf("delete JWK %s of app %s: %w", entry, app, err)
-			}
-			r.event(th, corev1.EventTypeNormal, "RemovedHookKeyFromApp", "Delete", "Removed hook key %s from the JWKS of Okta app %s", k.KeyID, app)
+		if err := r.removeAppJWK(ctx, th, c, app, entry, k.KeyID, true); err != nil {
+			return err
 		}
 	}
 	if err := c.DeleteHookKey(ctx, k.ID); err != nil && !errors.Is(err, okta.ErrNotFound) {
 		return fmt.Errorf("delete hook key %s: %w", k.ID, err)
 	}
 	r.event(th, corev1.EventTypeNormal, "DeletedHookKey", "Delete", "Deleted Okta hook key %s (kid %s)", k.ID, k.KeyID)
+	return nil
+}
+
+// removeAppJWK deactivates and deletes the JWKS entry the operator added to
+// app for the key kid; one already gone counts as done. keyGoes says that
+// the hook key is deleted next.
+func (r *TokenHookReconciler) removeAppJWK(ctx context.Context, th *v1.TokenHook, c okta.Client, app, entry, kid string, keyGoes bool) error {
+	_, err := c.DeactivateAppJWK(ctx, app, entry)
+	switch {
+	case isLastActiveJWK(err) && keyGoes:
+		// Okta keeps a private_key_jwt app's only active key. Its
+		// private key goes with the hook key, so it verifies nothing.
+		r.event(th, corev1.EventTypeNormal, "KeptLastAppJWK", "Delete",
+			"Left hook key %s in the JWKS of Okta app %s: it is the app's only active key, which Okta keeps while the app uses private_key_jwt; its private key is deleted", kid, app)
+	case isLastActiveJWK(err):
+		r.event(th, corev1.EventTypeNormal, "KeptLastAppJWK", "Delete",
+			"Left hook key %s in the JWKS of Okta app %s, which the spec no longer names: it is the app's only active key, which Okta keeps while the app uses private_key_jwt; remove it once the app has another", kid, app)
+	case err != nil && !errors.Is(err, okta.ErrNotFound):
+		return fmt.Errorf("deactivate JWK %s of app %s: %w", entry, app, err)
+	default:
+		if err := c.DeleteAppJWK(ctx, app, entry); err != nil && !errors.Is(err, okta.ErrNotFound) {
+			return fmt.Errorf("delete JWK %s of app %s: %w", entry, app, err)
+		}
+		r.event(th, corev1.EventTypeNormal, "RemovedHookKeyFromApp", "Delete", "Removed hook key %s from the JWKS of Okta app %s", kid, app)
+	}
 	return nil
 }
 

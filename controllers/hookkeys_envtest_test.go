@@ -28,8 +28,14 @@ import (
 // has no key in its JWKS yet: client credentials for the custom scope.
 func (f *fixture) jwtCaller() string {
 	f.t.Helper()
-	id := "0oajwt" + strings.ReplaceAll(f.ns, "-", "")
-	f.addServiceApp("JWT hook caller "+f.ns, oktasim.ClientSpec{ClientID: id,
+	return f.jwtCallerNamed("")
+}
+
+// jwtCallerNamed is jwtCaller's app, or another one for another suffix.
+func (f *fixture) jwtCallerNamed(suffix string) string {
+	f.t.Helper()
+	id := "0oajwt" + suffix + strings.ReplaceAll(f.ns, "-", "")
+	f.addServiceApp("JWT hook caller "+suffix+f.ns, oktasim.ClientSpec{ClientID: id,
 		GrantTypes: []string{oktasim.GrantClientCredentials}, TokenEndpointAuthMethod: oktasim.ClientAuthPrivateKeyJWT})
 	return id
 }

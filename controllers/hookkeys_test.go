@@ -361,7 +361,7 @@ func keyReconciler(clk *clocktesting.FakePassiveClock) *TokenHookReconciler {
 
 // pkjwtHook is Okta's hook with a private_key_jwt channel naming key.
 func pkjwtHook(key string) *okta.InlineHook {
-	return &okta.InlineHook{ID: "cal1", Status: okta.StatusActive, OAuth: &okta.OAuthChannel{AuthType: okta.AuthTypePrivateKeyJWT, HookKeyID: key}}
+	return &okta.InlineHook{ID: "cal1", Status: okta.StatusActive, OAuth: &okta.OAuthChannel{AuthType: okta.AuthTypePrivateKeyJWT, ClientID: "0oahookcaller", HookKeyID: key}}
 }
 
 // TestHookKeyRotation walks one TokenHook's keys through creation,
@@ -675,11 +675,13 @@ func TestProvenByOkta(t *testing.T) {
 	cases := map[string]struct {
 		reachable  bool
 		channelKey string
+		client     string // the channel's, when not the spec's
 		want       bool
 	}{
 		"Okta's call through the key reached the hook": {reachable: true, channelKey: "A", want: true},
 		"the call failed":               {channelKey: "A"},
 		"the channel names another key": {reachable: true, channelKey: "B"},
+		"the channel's app is not the spec's (a change of client under way)": {reachable: true, channelKey: "A", client: "0oaoldcaller"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -688,10 +690,67 @@ func TestProvenByOkta(t *testing.T) {
 			if tc.reachable {
 				setTrue(th, v1.ConditionHookReachable, v1.ReasonVerified, "")
 			}
-			provenByOkta(th, pkjwtHook(tc.channelKey))
-			if got := th.Status.HookAuth.HookKey.Registered; got != tc.want {
-				t.Errorf("registered = %v, want %v", got, tc.want)
+			hook := pkjwtHook(tc.channelKey)
+			if tc.client != "" {
+				hook.OAuth.ClientID = tc.client
+			}
+			provenByOkta(th, hook)
+			if got := th.Status.HookAuth.HookKey; got.Registered != tc.want || tc.want && got.RegisteredIn != hookKeyApp(th) {
+				t.Errorf("registered = %v in %q, want %v", got.Registered, got.RegisteredIn, tc.want)
 			}
 		})
+	}
+}
+
+// TestHookKeyAppChange: the spec moves to another app. While Okta's channel
+// still signs with the key through the old app, its registration stands;
+// once the channel has left it (by way of the header secret), the entry the
+// operator added to the old app goes and the key is added to the new app.
+func TestHookKeyAppChange(t *testing.T) {
+	ctx := context.Background()
+	clk := clocktesting.NewFakePassiveClock(time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC))
+	r := keyReconciler(clk)
+	org := &keyOrg{appsRead: true}
+	c := org.client()
+	th := pkjwtTokenHook(true)
+	oldApp := th.Spec.HookAuth.OAuth.ClientID
+	if _, err := r.prepareHookKeys(ctx, th, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	st := th.Status.HookAuth
+	if st.HookKey.RegisteredIn != oldApp || st.HookKey.AppID != oldApp {
+		t.Fatalf("first key: %+v", st.HookKey)
+	}
+	org.takeCalls()
+	// Another key of the old app's, so that Okta lets ours go.
+	org.jwks = append(org.jwks, &okta.AppJWK{ID: "pksother", KeyID: "other", Status: okta.JWKActive})
+
+	newApp := "0oanewcaller"
+	th.Spec.HookAuth.OAuth.ClientID = newApp
+	goal, err := r.prepareHookKeys(ctx, th, c, pkjwtHook("HKY1"))
+	if err != nil || goal.channelKeyID != "HKY1" || !st.HookKey.Registered || st.HookKey.RegisteredIn != oldApp {
+		t.Fatalf("while the channel signs through the old app: goal %+v, %v, key %+v", goal, err, st.HookKey)
+	}
+	if calls := org.takeCalls(); len(calls) != 0 {
+		t.Errorf("calls while the channel signs through the old app: %v", calls)
+	}
+
+	// The channel is on the header secret now.
+	goal, err = r.prepareHookKeys(ctx, th, c, &okta.InlineHook{ID: "cal1", Status: okta.StatusActive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"DeactivateAppJWK " + oldApp + " pkskid-1", "DeleteAppJWK " + oldApp + " pkskid-1",
+		"ListAppJWKs " + newApp, "AddAppJWK " + newApp + " kid-1"}
+	if diff := cmp.Diff(want, org.takeCalls()); diff != "" {
+		t.Errorf("calls once the channel left the old app (-want +got):\n%s", diff)
+	}
+	if k := st.HookKey; goal.channelKeyID != "HKY1" || !k.Registered || k.RegisteredIn != newApp || k.AppID != newApp || k.AppJWKID != "pkskid-1" {
+		t.Errorf("after the move: goal %+v, key %+v", goal, k)
+	}
+	// Registered before registeredIn was kept: taken as the app it was added to.
+	legacy := &v1.HookKeyStatus{ID: "HKY9", KeyID: "kid-9", Registered: true, AppID: newApp, AppJWKID: "pkskid-9"}
+	if err := r.forgetStaleRegistration(ctx, th, c, legacy, ""); err != nil || !legacy.Registered || legacy.RegisteredIn != newApp {
+		t.Errorf("a key registered before registeredIn: %+v, %v", legacy, err)
 	}
 }

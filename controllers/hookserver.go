@@ -33,7 +33,7 @@ func (r *TokenHookReconciler) reconcileHookServer(ctx context.Context, th *v1.To
 	if err := r.checkHookServerTLS(ctx, th); err != nil {
 		return hookServerState{}, err
 	}
-	deploy := desiredDeployment(th, r.HookServerImage, podAuth{mode: auth.hookAuth.podMode, check: podOAuthCheck(th, auth.next), oktaCA: len(r.OktaCABundle) > 0})
+	deploy := desiredDeployment(th, r.HookServerImage, podAuth{mode: auth.hookAuth.podMode, check: podOAuthCheck(th, auth.next, auth.hookAuth.oktaCheck), oktaCA: len(r.OktaCABundle) > 0})
 	// A replaced auth Secret rolls the pods: only a rollout tells when every
 	// replica has its files (authsecret.go).
 	deploy.Spec.Template.Annotations = map[string]string{annotationAuthSecretUID: auth.secretUID}

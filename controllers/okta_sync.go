@@ -290,6 +290,16 @@ func (r *TokenHookReconciler) finishInlineHook(ctx context.Context, th *v1.Token
 		return got, nil
 	}
 	if auth.hookAuth.awaitRollout && !hs.rolledOut {
+		if auth.hookAuth.oktaCheck && oktaChannelOf(auth.next) == channelOAuth {
+			// Okta's OAuth channel is no longer the spec's: it stays as Okta
+			// has it until every replica accepts the header secret too.
+			if err := r.activate(ctx, th, c, got); err != nil {
+				return nil, err
+			}
+			setTrue(th, cond, v1.ReasonSwitchingHookAuth, fmt.Sprintf(
+				"inline hook %s is active; Okta's calls move to the header secret on the way to the new OAuth client: the hook server accepts both ways meanwhile", got.ID))
+			return got, nil
+		}
 		// The channel changes once every replica accepts both ways.
 		want = desiredInlineHook(th, auth.oktaValue, oktaChannelOf(auth.next), auth.hookAuth.clientSecret, auth.keys.channelKeyID)
 	}
@@ -341,8 +351,11 @@ func (r *TokenHookReconciler) finishInlineHook(ctx context.Context, th *v1.Token
 	switch {
 	case auth.hookAuth.switching:
 		way := "the header secret"
-		if auth.hookAuth.channel == channelOAuth {
+		switch {
+		case auth.hookAuth.channel == channelOAuth:
 			way = "OAuth 2.0 access tokens"
+		case auth.hookAuth.oktaCheck:
+			way += " on the way to the new OAuth client"
 		}
 		setTrue(th, cond, v1.ReasonSwitchingHookAuth, fmt.Sprintf(
 			"inline hook %s is active; Okta's calls move to %s: the hook server accepts both ways meanwhile", got.ID, way))

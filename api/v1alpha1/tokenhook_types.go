@@ -615,6 +615,12 @@ type HookKeyStatus struct {
 	// +optional
 	Registered bool `json:"registered,omitempty"`
 
+	// registeredIn is the app whose JWKS registered refers to: a change of
+	// the spec's app (its clientID or appID) makes the key unregistered
+	// there. Empty on keys registered before it was kept: the spec's app.
+	// +optional
+	RegisteredIn string `json:"registeredIn,omitempty"`
+
 	// appID is the app whose JWKS entry appJWKID the operator added.
 	// +optional
 	AppID string `json:"appID,omitempty"`
