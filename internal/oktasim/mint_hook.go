@@ -102,7 +102,9 @@ func (s *Sim) runHook(r *http.Request, req *tokenRequest, policy Policy, rule Ru
 	case err != nil:
 		call.Outcome, call.Reason = HookFailed, err.Error()
 	case status != http.StatusOK:
-		call.Outcome, call.Reason = HookSkipped, fmt.Sprintf("the hook answered %d", status)
+		// The start of the body says why, for a test's failure message
+		// (Okta's System Log shows only the status).
+		call.Outcome, call.Reason = HookSkipped, fmt.Sprintf("the hook answered %d: %.120q", status, body)
 	default:
 		resp, perr := parseHookResponse(body)
 		switch {

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -152,7 +153,7 @@ func TestImageTarball(t *testing.T) {
 			if err := os.WriteFile(exe, f.data, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			usage, err := exec.Command(exe, "--help").CombinedOutput()
+			usage, err := runRetryingBusy(exe, "--help")
 			if err != nil || !strings.Contains(string(usage), bin.usage) {
 				t.Errorf("%s --help: %v\n%s", bin.path, err, usage)
 			}
@@ -366,4 +367,17 @@ func versionLess(a, b string) bool {
 	am, an := parse(a)
 	bm, bn := parse(b)
 	return am < bm || (am == bm && an < bn)
+}
+
+// runRetryingBusy runs a binary just written. A fork elsewhere in this
+// process can hold the file open for writing a moment longer, and exec then
+// fails with ETXTBSY (golang/go#22315): that is retried.
+func runRetryingBusy(exe string, args ...string) ([]byte, error) {
+	for attempt := 0; ; attempt++ {
+		out, err := exec.Command(exe, args...).CombinedOutput()
+		if !errors.Is(err, syscall.ETXTBSY) || attempt == 20 {
+			return out, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
