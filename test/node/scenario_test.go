@@ -33,6 +33,7 @@ import (
 	"github.com/tokenhook/tokenhook/internal/oktasim"
 	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/kubectlplugin"
+	"github.com/tokenhook/tokenhook/test/localstack"
 )
 
 const (
@@ -72,6 +73,7 @@ func TestRealNode(t *testing.T) {
 		{"kubectl tokenhook preview and status agree with Okta's tokens and the status", testPlugin},
 		{"a patients ConfigMap edit reaches the pods with 0 failed calls", testConfigMapEdit},
 		{"auth secret rotation with 0 failed calls", testRotation},
+		{"Okta's calls switch to OAuth access tokens and back with 0 failed calls", testOAuthSwitch},
 		{"a rolling update of the hook server with 0 failed calls", testRollingUpdate},
 		{"a hook server pod killed mid-load: it converges", testPodKilled},
 		{"the operator pod deleted mid-reconcile: no duplicate hook", testOperatorDeleted},
@@ -408,6 +410,70 @@ func testRotation(t *testing.T) {
 	time.Sleep(45 * time.Second) // past the grace period, the old value is gone from the pods
 	waitReady(t, 2*time.Minute)
 	l.finish(t)
+}
+
+// testOAuthSwitch moves Okta's calls to OAuth access tokens and back under
+// load: on the way, the hook servers on the node fetch Okta's signing keys
+// over HTTPS (trusting the chart's Okta CA bundle) and verify every token.
+func testOAuthSwitch(t *testing.T) {
+	ctx := context.Background()
+	caller, err := (&localstack.Stack{Sim: sim}).AddOAuthCaller(tokenHook(t).Spec.Okta.AuthorizationServerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "hook-caller", Namespace: clinicNS},
+		StringData: map[string]string{"secret": caller.ClientSecret}}
+	if err := k8s.Create(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	l := startLoad(t, map[string]string{patient: patientID, visitor: newID})
+	switchTo := func(auth v1.HookAuth, channel, mode string) {
+		t.Helper()
+		th := tokenHook(t)
+		th.Spec.HookAuth = auth
+		start := time.Now()
+		if err := k8s.Update(ctx, th); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 4*time.Minute, func() error {
+			th := tokenHook(t)
+			h, err := sim.Hook(th.Status.InlineHookID)
+			if err != nil {
+				return err
+			}
+			if h.Channel.Type != channel {
+				return fmt.Errorf("Okta's channel is %s", h.Channel.Type)
+			}
+			args := hookDeployment(t).Spec.Template.Spec.Containers[0].Args
+			if got := podAuthMode(args); got != mode {
+				return fmt.Errorf("the hook servers run --auth-mode=%s", got)
+			}
+			c := meta.FindStatusCondition(th.Status.Conditions, v1.ConditionReady)
+			if c == nil || c.Status != metav1.ConditionTrue || th.Status.ObservedGeneration != th.Generation {
+				return fmt.Errorf("TokenHook not Ready for generation %d: %v", th.Generation, th.Status.Conditions)
+			}
+			return nil
+		})
+		t.Logf("Okta's channel %s and the hook servers on %s alone after %.1fs", channel, mode, time.Since(start).Seconds())
+	}
+	switchTo(v1.HookAuth{Type: v1.HookAuthOAuth, OAuth: &v1.HookOAuth{
+		ClientID: caller.ClientID, Scope: caller.Scope, Audience: "api://default",
+		ClientSecretPost: &v1.ClientSecretPost{SecretRef: v1.SecretKeyRef{Name: "hook-caller", Key: "secret"}},
+	}}, "OAUTH", "oauth")
+	// Logins while only access tokens get in.
+	time.Sleep(3 * time.Second)
+	switchTo(v1.HookAuth{Type: v1.HookAuthHeader}, "HTTP", "header")
+	l.finish(t)
+}
+
+// podAuthMode is the hook server's --auth-mode in args (header by default).
+func podAuthMode(args []string) string {
+	for _, a := range args {
+		if m, ok := strings.CutPrefix(a, "--auth-mode="); ok {
+			return m
+		}
+	}
+	return "header"
 }
 
 func testRollingUpdate(t *testing.T) {
