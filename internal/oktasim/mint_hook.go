@@ -202,6 +202,8 @@ func (s *Sim) postPayload(ctx context.Context, base string, hook Hook, payload [
 	}
 	answer.status = resp.StatusCode
 	if resp.StatusCode != http.StatusOK {
+		// Okta reads nothing of it; the start is kept for HookCall's reason.
+		answer.body, _ = io.ReadAll(io.LimitReader(resp.Body, 512))
 		return answer, nil
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHookResponse))

@@ -180,7 +180,7 @@ func verifierFor(ctx context.Context, c client.Reader, d *appsv1.Deployment, arg
 	if ca != "" {
 		sum := sha256.Sum256([]byte(ca))
 		o.JWKSCAFile = filepath.Join(os.TempDir(), "tokenhook-standin-ca-"+hex.EncodeToString(sum[:8])+".crt")
-		if err := os.WriteFile(o.JWKSCAFile, []byte(ca), 0o600); err != nil {
+		if err := writeOnce(o.JWKSCAFile, []byte(ca)); err != nil {
 			return nil, err
 		}
 	}
@@ -190,6 +190,31 @@ func verifierFor(ctx context.Context, c client.Reader, d *appsv1.Deployment, arg
 	}
 	actual, _ := verifiers.LoadOrStore(key, v)
 	return actual.(hookserver.BearerVerifier), nil
+}
+
+// writeOnce writes a file named by its content's hash, unless it is there.
+// Pods' calls make verifiers concurrently: a rewrite in place let one read
+// the file while another had truncated it (a 500 under load), so the file
+// appears whole, by rename.
+func writeOnce(name string, data []byte) error {
+	if _, err := os.Stat(name); err == nil {
+		return nil
+	}
+	f, err := os.CreateTemp(filepath.Dir(name), filepath.Base(name)+".*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), name)
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+	}
+	return err
 }
 
 func available(d *appsv1.Deployment) bool {
